@@ -100,8 +100,7 @@ def build_tokenizer(vocab_size: int = 512):
     return tokenizer
 
 
-def _tiny_model(vocab_size: int, seed: int, eos_token_id: int):
-    import torch
+def _tiny_model(vocab_size: int, eos_token_id: int):
     from transformers import Qwen2Config, Qwen2ForCausalLM
 
     config = Qwen2Config(
@@ -117,21 +116,32 @@ def _tiny_model(vocab_size: int, seed: int, eos_token_id: int):
         bos_token_id=eos_token_id,
         pad_token_id=eos_token_id,
     )
-    generator_state = torch.random.get_rng_state()
-    torch.manual_seed(seed)
-    try:
-        model = Qwen2ForCausalLM(config)
-        # Random init gives near-uniform next-token distributions; sharpen the head so the two models
-        # disagree measurably and scores vary from text to text.
-        with torch.no_grad():
-            model.model.embed_tokens.weight.mul_(40.0)
-    finally:
-        torch.random.set_rng_state(generator_state)
-    return model
+    return Qwen2ForCausalLM(config)
+
+
+def _fit(model, tokenizer, texts: list[str], steps: int, lr: float = 3e-3) -> None:
+    """A few full-batch steps of next-token training, so the models prefer story-like text."""
+    import torch
+
+    batch = tokenizer(texts, padding=True, return_tensors="pt")
+    labels = batch["input_ids"].masked_fill(batch["attention_mask"] == 0, -100)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=lr)
+    model.train()
+    for _ in range(steps):
+        model(**batch, labels=labels).loss.backward()
+        optimizer.step()
+        optimizer.zero_grad()
+    model.eval()
 
 
 def build_tiny_pair(directory: str | Path, vocab_size: int = 512) -> TinyPair:
-    """Write tokenizer + observer, performer and policy models under `directory` (idempotent)."""
+    """Write tokenizer + observer, performer and policy models under `directory` (idempotent, ~10 s on CPU).
+
+    The observer is briefly trained on template stories; the performer continues from it on other stories
+    (like an instruct fine-tune of its base); the policy starts as a copy of the observer.
+    """
+    import copy
+
     import torch
 
     directory = Path(directory)
@@ -140,14 +150,16 @@ def build_tiny_pair(directory: str | Path, vocab_size: int = 512) -> TinyPair:
         return pair
     tokenizer = build_tokenizer(vocab_size)
     eos = tokenizer.convert_tokens_to_ids("<|endoftext|>")
-    observer = _tiny_model(len(tokenizer), seed=1, eos_token_id=eos)
-    # Like an instruct fine-tune of its base: the performer is the observer, perturbed.
-    performer = _tiny_model(len(tokenizer), seed=1, eos_token_id=eos)
-    noise = _tiny_model(len(tokenizer), seed=2, eos_token_id=eos)
-    with torch.no_grad():
-        for weight, delta in zip(performer.parameters(), noise.parameters(), strict=True):
-            weight.add_(0.3 * delta)
-    policy = _tiny_model(len(tokenizer), seed=3, eos_token_id=eos)
+    rng_state = torch.random.get_rng_state()
+    torch.manual_seed(0)
+    try:
+        observer = _tiny_model(len(tokenizer), eos)
+        _fit(observer, tokenizer, story_corpus(seed=0), steps=40)
+        performer = copy.deepcopy(observer)
+        _fit(performer, tokenizer, story_corpus(seed=1), steps=15)
+    finally:
+        torch.random.set_rng_state(rng_state)
+    policy = copy.deepcopy(observer)
     policy.generation_config.eos_token_id = [eos, tokenizer.convert_tokens_to_ids("<|im_end|>")]
     for path, model in ((pair.observer, observer), (pair.performer, performer), (pair.policy, policy)):
         model.save_pretrained(path)

@@ -1,0 +1,273 @@
+"""The Binoculars detector: load an observer/performer pair, score texts in memory-bounded batches.
+
+Score of a text x_1..x_L (L >= 2 tokens after truncation to `max_token_observed`), over the L-1 predicted positions:
+    log_ppl = mean_t -log P_perf(x_t | x_<t)
+    x_ppl   = mean_t sum_v P_obs(v | x_<t) * -log P_perf(v | x_<t)
+    score   = log_ppl / x_ppl            (low = machine-like; texts under 2 tokens score NaN)
+
+Memory stays bounded: the models run without their LM heads, and the [rows, vocab] logits of both models are
+built from the hidden states a slice of positions at a time, never for a whole batch at once.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from binoculars.metrics import binoculars_terms
+from binoculars.utils import (
+    FALCON_7B_THRESHOLDS,
+    MODES,
+    check_tokenizers_consistent,
+    load_thresholds,
+    resolve_device,
+    resolve_dtype,
+)
+
+DEFAULT_OBSERVER = "Qwen/Qwen2.5-0.5B"
+DEFAULT_PERFORMER = "Qwen/Qwen2.5-0.5B-Instruct"
+AI_LABEL = "Most likely AI-generated"
+HUMAN_LABEL = "Most likely human-generated"
+UNDETERMINED_LABEL = "Undetermined (fewer than 2 tokens)"
+# fp32 temporaries per logits row in binoculars_terms: two models' logits, softmax, log-softmax.
+_TEMPORARIES_PER_ROW = 4
+
+
+class ModelLoadError(OSError):
+    """A model or tokenizer could not be loaded (bad path, or the hub is unreachable)."""
+
+
+@dataclass(frozen=True)
+class ScoreDetails:
+    """One text's Binoculars score and its parts; NaN score/log_ppl/x_ppl when num_tokens < 2."""
+
+    score: float
+    log_ppl: float
+    x_ppl: float
+    num_tokens: int
+
+
+def _load_or_explain(loader, name_or_path: str, role: str, **kwargs):
+    try:
+        return loader(name_or_path, **kwargs)
+    except OSError as error:
+        raise ModelLoadError(
+            f"could not load the {role} {name_or_path!r}: {error}\n"
+            f"If the Hugging Face hub is unreachable (offline machine, HF_HUB_OFFLINE=1), download the model "
+            f"elsewhere (`hf download {name_or_path}`) and pass its local directory instead of the hub id."
+        ) from error
+
+
+def load_tokenizer(name_or_path: str | Path, role: str = "tokenizer"):
+    from transformers import AutoTokenizer
+
+    tokenizer = _load_or_explain(AutoTokenizer.from_pretrained, str(name_or_path), role)
+    if tokenizer.pad_token is None:
+        if tokenizer.eos_token is None:
+            raise ValueError(
+                f"{role} {name_or_path!r} has neither a pad nor an eos token to pad batches with"
+            )
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer
+
+
+def load_frozen_model(name_or_path: str | Path, device: torch.device, dtype: torch.dtype, role: str):
+    """A causal LM in eval mode with gradients off for its own parameters (no global grad switch)."""
+    from transformers import AutoModelForCausalLM
+
+    model = _load_or_explain(AutoModelForCausalLM.from_pretrained, str(name_or_path), role, dtype=dtype)
+    if model.get_output_embeddings() is None:
+        raise ValueError(f"{role} {name_or_path!r} has no LM head (get_output_embeddings() is None)")
+    model.to(device)
+    model.eval()
+    model.requires_grad_(False)
+    return model
+
+
+class Binoculars:
+    """Zero-shot AI-text detector (Hans et al., 2024) with an API compatible with the reference implementation.
+
+    `max_token_observed`: texts are truncated to this many tokens before scoring.
+    `batch_size`: texts per forward pass (texts are length-sorted to cut padding; results keep input order).
+    `logits_chunk_mb`: memory budget for the fp32 logits of one slice of positions (both models).
+    `thresholds`: mode -> threshold, or a calibration JSON path; default: the reference's Falcon-7B values
+    (a warning says they do not fit other pairs).
+    """
+
+    def __init__(
+        self,
+        observer_name_or_path: str | Path = DEFAULT_OBSERVER,
+        performer_name_or_path: str | Path = DEFAULT_PERFORMER,
+        use_bfloat16: bool = True,
+        max_token_observed: int = 512,
+        mode: str = "low-fpr",
+        *,
+        device: str | torch.device | None = None,
+        observer_device: str | torch.device | None = None,
+        performer_device: str | torch.device | None = None,
+        dtype: str | torch.dtype | None = None,
+        batch_size: int = 32,
+        logits_chunk_mb: float = 512,
+        thresholds: dict[str, float] | str | Path | None = None,
+    ) -> None:
+        if max_token_observed < 2:
+            raise ValueError(f"max_token_observed must be >= 2, got {max_token_observed}")
+        if batch_size < 1 or not logits_chunk_mb > 0:
+            raise ValueError(
+                f"batch_size and logits_chunk_mb must be positive, got {batch_size}, {logits_chunk_mb}"
+            )
+        self.observer_name_or_path = str(observer_name_or_path)
+        self.performer_name_or_path = str(performer_name_or_path)
+        self.max_token_observed = max_token_observed
+        self.batch_size = batch_size
+        self.logits_chunk_mb = logits_chunk_mb
+        self.observer_device = resolve_device(observer_device if observer_device is not None else device)
+        self.performer_device = resolve_device(performer_device if performer_device is not None else device)
+
+        self.tokenizer = load_tokenizer(self.observer_name_or_path, "observer tokenizer")
+        performer_tokenizer = load_tokenizer(self.performer_name_or_path, "performer tokenizer")
+        check_tokenizers_consistent(self.tokenizer, performer_tokenizer)
+
+        self.observer_model = load_frozen_model(
+            self.observer_name_or_path,
+            self.observer_device,
+            resolve_dtype(dtype, self.observer_device, use_bfloat16),
+            "observer model",
+        )
+        self.performer_model = load_frozen_model(
+            self.performer_name_or_path,
+            self.performer_device,
+            resolve_dtype(dtype, self.performer_device, use_bfloat16),
+            "performer model",
+        )
+        observer_vocab = self.observer_model.get_output_embeddings().weight.shape[0]
+        performer_vocab = self.performer_model.get_output_embeddings().weight.shape[0]
+        if observer_vocab != performer_vocab:
+            raise ValueError(
+                f"observer and performer LM heads differ in size: {observer_vocab} vs {performer_vocab}"
+            )
+        self.vocab_size = observer_vocab
+
+        if thresholds is None:
+            warnings.warn(
+                "Binoculars thresholds default to the reference's Falcon-7B values, which do not fit other "
+                "model pairs; calibrate (scripts/calibrate.py) and pass thresholds=<calibration JSON>",
+                stacklevel=2,
+            )
+            thresholds = FALCON_7B_THRESHOLDS
+        elif isinstance(thresholds, (str, Path)):
+            thresholds = load_thresholds(thresholds)
+        self.thresholds = dict(thresholds)
+        self.change_mode(mode)
+
+    # --- reference-compatible API -------------------------------------------------------------------------
+    def change_mode(self, mode: str) -> None:
+        if mode not in MODES:
+            raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+        if mode not in self.thresholds:
+            raise ValueError(f"no threshold for mode {mode!r} (have {sorted(self.thresholds)})")
+        self.mode = mode
+        self.threshold = self.thresholds[mode]
+
+    def compute_score(self, input_text: str | Sequence[str]) -> float | list[float]:
+        """Binoculars score of one text (float) or of each text of a list (list, input order)."""
+        details = self.score_details([input_text] if isinstance(input_text, str) else input_text)
+        scores = [d.score for d in details]
+        return scores[0] if isinstance(input_text, str) else scores
+
+    def predict(self, input_text: str | Sequence[str]) -> str | list[str]:
+        scores = self.compute_score(input_text)
+        labels = [self._label(s) for s in ([scores] if isinstance(scores, float) else scores)]
+        return labels[0] if isinstance(input_text, str) else labels
+
+    def _label(self, score: float) -> str:
+        if math.isnan(score):
+            return UNDETERMINED_LABEL
+        return AI_LABEL if score < self.threshold else HUMAN_LABEL
+
+    # --- scoring ------------------------------------------------------------------------------------------
+    def score_details(self, texts: Sequence[str]) -> list[ScoreDetails]:
+        """Score, log-ppl, x-ppl and token count of each text, in input order."""
+        if isinstance(texts, str) or not isinstance(texts, Sequence):
+            raise TypeError(f"expected a sequence of strings, got {type(texts).__name__}")
+        for index, text in enumerate(texts):
+            if not isinstance(text, str):
+                raise TypeError(f"text #{index} is {type(text).__name__}, not str")
+        if not texts:
+            return []
+        token_ids = self.tokenizer(
+            list(texts), truncation=True, max_length=self.max_token_observed, return_attention_mask=False
+        )["input_ids"]
+        nan = float("nan")
+        results = [ScoreDetails(nan, nan, nan, len(ids)) for ids in token_ids]
+        scorable = sorted(
+            (i for i, ids in enumerate(token_ids) if len(ids) >= 2), key=lambda i: -len(token_ids[i])
+        )
+        with torch.inference_mode():
+            for start in range(0, len(scorable), self.batch_size):
+                batch = scorable[start : start + self.batch_size]
+                for index, details in zip(
+                    batch, self._score_batch([token_ids[i] for i in batch]), strict=True
+                ):
+                    results[index] = details
+        return results
+
+    def _score_batch(self, token_ids: list[list[int]]) -> list[ScoreDetails]:
+        padded = self.tokenizer.pad({"input_ids": token_ids}, return_tensors="pt")
+        input_ids, attention_mask = padded["input_ids"], padded["attention_mask"]
+        observer_hidden = self._hidden_states(
+            self.observer_model, input_ids, attention_mask, self.observer_device
+        )
+        performer_hidden = self._hidden_states(
+            self.performer_model, input_ids, attention_mask, self.performer_device
+        )
+
+        # Position t predicts token t+1; both must be real tokens (works for left and right padding).
+        predicted = (attention_mask[:, :-1] & attention_mask[:, 1:]).bool()
+        text_of_row = torch.arange(len(token_ids)).unsqueeze(1).expand_as(predicted)[predicted]
+        targets = input_ids[:, 1:][predicted]
+        observer_rows = observer_hidden[:, :-1][predicted.to(self.observer_device)]
+        performer_rows = performer_hidden[:, :-1][predicted.to(self.performer_device)]
+        del observer_hidden, performer_hidden
+
+        observer_head = self.observer_model.get_output_embeddings()
+        performer_head = self.performer_model.get_output_embeddings()
+        device = self.performer_device
+        text_of_row, targets = text_of_row.to(device), targets.to(device)
+        nll_sum = torch.zeros(len(token_ids), dtype=torch.float64, device=device)
+        xent_sum = torch.zeros_like(nll_sum)
+        rows_per_chunk = max(
+            1, int(self.logits_chunk_mb * 2**20) // (self.vocab_size * 4 * _TEMPORARIES_PER_ROW)
+        )
+        for start in range(0, targets.shape[0], rows_per_chunk):
+            rows = slice(start, start + rows_per_chunk)
+            observer_logits = observer_head(observer_rows[rows]).to(device)
+            performer_logits = performer_head(performer_rows[rows])
+            nll, xent = binoculars_terms(observer_logits, performer_logits, targets[rows])
+            nll_sum.index_add_(0, text_of_row[rows], nll.double())
+            xent_sum.index_add_(0, text_of_row[rows], xent.double())
+
+        counts = predicted.sum(dim=1).to(device)
+        log_ppl = (nll_sum / counts).tolist()
+        x_ppl = (xent_sum / counts).tolist()
+        return [
+            ScoreDetails(lp / xp, lp, xp, len(ids))
+            for lp, xp, ids in zip(log_ppl, x_ppl, token_ids, strict=True)
+        ]
+
+    @staticmethod
+    def _hidden_states(model, input_ids, attention_mask, device) -> torch.Tensor:
+        attention_mask = attention_mask.to(device)
+        position_ids = (attention_mask.cumsum(dim=-1) - 1).clamp(min=0)
+        output = model.base_model(
+            input_ids=input_ids.to(device),
+            attention_mask=attention_mask,
+            position_ids=position_ids,
+            use_cache=False,
+        )
+        return output.last_hidden_state

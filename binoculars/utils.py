@@ -1,0 +1,105 @@
+"""Devices, dtypes, tokenizer consistency and threshold files for the Binoculars scorer."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import torch
+
+# Thresholds from the reference implementation (ahans30/Binoculars). They were fit for the
+# Falcon-7B / Falcon-7B-instruct pair and do NOT carry over to other pairs: calibrate yours
+# (scripts/calibrate.py) and load the result with `load_thresholds`.
+FALCON_7B_ACCURACY_THRESHOLD = 0.9015310749276843
+FALCON_7B_LOW_FPR_THRESHOLD = 0.8536432310785527
+FALCON_7B_THRESHOLDS = {"accuracy": FALCON_7B_ACCURACY_THRESHOLD, "low-fpr": FALCON_7B_LOW_FPR_THRESHOLD}
+MODES = ("accuracy", "low-fpr")
+
+
+def default_device() -> torch.device:
+    """One GPU if present, else the CPU."""
+    return torch.device("cuda:0" if torch.cuda.is_available() else "cpu")
+
+
+def resolve_device(device: str | torch.device | None) -> torch.device:
+    resolved = default_device() if device is None else torch.device(device)
+    if resolved.type == "cuda":
+        if not torch.cuda.is_available():
+            raise RuntimeError(f"device {resolved} requested but CUDA is not available")
+        if resolved.index is None:
+            resolved = torch.device("cuda", torch.cuda.current_device())
+        if resolved.index >= torch.cuda.device_count():
+            raise RuntimeError(
+                f"device {resolved} requested but only {torch.cuda.device_count()} GPU(s) visible"
+            )
+    return resolved
+
+
+def resolve_dtype(dtype: str | torch.dtype | None, device: torch.device, use_bfloat16: bool) -> torch.dtype:
+    """bf16 on GPU (unless use_bfloat16=False), fp32 on CPU, unless a dtype is given."""
+    if dtype is not None:
+        if isinstance(dtype, str):
+            resolved = getattr(torch, dtype.removeprefix("torch."), None)
+            if not isinstance(resolved, torch.dtype):
+                raise ValueError(f"unknown dtype {dtype!r} (use e.g. 'float32', 'bfloat16', 'float16')")
+            return resolved
+        return dtype
+    return torch.bfloat16 if device.type == "cuda" and use_bfloat16 else torch.float32
+
+
+# Text that exercises byte-level fallbacks, special tokens, digits and whitespace.
+_PROBE_TEXT = "Hello world! 1234 ünïcödé 你好 🙂\n\t<|endoftext|> <|im_start|>assistant"
+
+
+def check_tokenizers_consistent(observer_tokenizer: Any, performer_tokenizer: Any) -> None:
+    """Raise ValueError unless both tokenizers map text to the same ids (Binoculars compares
+    the two models position by position, so a single differing id corrupts every score)."""
+    if observer_tokenizer.get_vocab() != performer_tokenizer.get_vocab():
+        raise ValueError(
+            "observer and performer tokenizers have different vocabularies; Binoculars needs two models "
+            "that share one tokenizer (e.g. a base model and its instruct fine-tune)"
+        )
+    observer_ids = observer_tokenizer(_PROBE_TEXT, add_special_tokens=False)["input_ids"]
+    performer_ids = performer_tokenizer(_PROBE_TEXT, add_special_tokens=False)["input_ids"]
+    if observer_ids != performer_ids:
+        raise ValueError(
+            "observer and performer tokenizers encode the same text differently "
+            f"({observer_ids[:12]}... vs {performer_ids[:12]}...); Binoculars needs identical tokenization"
+        )
+
+
+def save_thresholds(path: str | Path, thresholds: dict[str, float], **metadata: Any) -> None:
+    """Write `{"thresholds": {...}, **metadata}` as JSON (the format `load_thresholds` reads)."""
+    payload = {"thresholds": _validated_thresholds(thresholds, source=str(path)), **metadata}
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(payload, indent=2) + "\n")
+
+
+def load_thresholds(path: str | Path) -> dict[str, float]:
+    """Read the `thresholds` mapping (mode -> float) of a calibration JSON."""
+    path = Path(path)
+    try:
+        payload = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise FileNotFoundError(f"threshold file not found: {path}") from None
+    except json.JSONDecodeError as error:
+        raise ValueError(f"threshold file {path} is not valid JSON: {error}") from None
+    if not isinstance(payload, dict) or not isinstance(payload.get("thresholds"), dict):
+        raise ValueError(
+            f'threshold file {path} has no "thresholds" object (expected {{"thresholds": {{...}}}})'
+        )
+    return _validated_thresholds(payload["thresholds"], source=str(path))
+
+
+def _validated_thresholds(thresholds: dict[str, Any], source: str) -> dict[str, float]:
+    if not thresholds:
+        raise ValueError(f"no thresholds in {source}")
+    validated = {}
+    for name, value in thresholds.items():
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise ValueError(f"threshold {name!r} in {source} must be a finite number, got {value!r}")
+        validated[str(name)] = float(value)
+    return validated

@@ -1,0 +1,183 @@
+"""The Binoculars scorer: exact against a naive per-text computation, batch-invariant, loud on misuse."""
+
+import math
+import warnings
+
+import pytest
+import torch
+
+import binoculars
+from binoculars import Binoculars, ModelLoadError
+from binoculars.tiny import build_tokenizer, story_corpus
+
+ODD_TEXTS = [
+    "",
+    "   \n\t ",
+    "a",
+    "Hi",
+    "🙂🚀✨ 你好世界 こんにちは",
+    "He said <|endoftext|> and then <|im_start|>assistant\n<think> </think> left.",
+    "Once upon a time " * 300,  # ~5,000 characters, truncated to max_token_observed
+]
+TEXTS = story_corpus(6, seed=11) + ["the cat", "zq xv 9 !! kk jfj wpq", "A dog ran. " * 20]
+
+
+def make_scorer(tiny_pair, **kwargs) -> Binoculars:
+    kwargs.setdefault("thresholds", {"accuracy": 0.3, "low-fpr": 0.25})
+    return Binoculars(tiny_pair.observer, tiny_pair.performer, **kwargs)
+
+
+@pytest.fixture(scope="module")
+def scorer(tiny_pair) -> Binoculars:
+    return make_scorer(tiny_pair, batch_size=3, max_token_observed=64)
+
+
+def naive_details(scorer: Binoculars, text: str) -> tuple[float, float, float]:
+    """Independent reference: full logits of each model for one text, position by position, in float64."""
+    ids = scorer.tokenizer(text, truncation=True, max_length=scorer.max_token_observed)["input_ids"]
+    with torch.no_grad():
+        observer_logits = scorer.observer_model(torch.tensor([ids])).logits[0].double()
+        performer_logits = scorer.performer_model(torch.tensor([ids])).logits[0].double()
+    nll_total, xent_total = 0.0, 0.0
+    for t in range(len(ids) - 1):
+        performer_log_probs = torch.log_softmax(performer_logits[t], dim=-1)
+        observer_probs = torch.softmax(observer_logits[t], dim=-1)
+        nll_total += -performer_log_probs[ids[t + 1]].item()
+        xent_total += -(observer_probs * performer_log_probs).sum().item()
+    log_ppl, x_ppl = nll_total / (len(ids) - 1), xent_total / (len(ids) - 1)
+    return log_ppl / x_ppl, log_ppl, x_ppl
+
+
+def test_scores_match_naive_per_text_computation(scorer):
+    details = scorer.score_details(TEXTS)
+    for text, got in zip(TEXTS, details, strict=True):
+        score, log_ppl, x_ppl = naive_details(scorer, text)
+        assert got.log_ppl == pytest.approx(log_ppl, rel=1e-5)
+        assert got.x_ppl == pytest.approx(x_ppl, rel=1e-5)
+        assert got.score == pytest.approx(score, rel=1e-5)
+    assert len({round(d.score, 6) for d in details}) > len(TEXTS) // 2, "scores should vary between texts"
+
+
+@pytest.mark.parametrize("padding_side", ["left", "right"])
+def test_score_is_batch_invariant(tiny_pair, padding_side):
+    scorer = make_scorer(tiny_pair, batch_size=4, max_token_observed=64)
+    scorer.tokenizer.padding_side = padding_side
+    alone = [scorer.compute_score(text) for text in TEXTS]
+    batched = scorer.compute_score(TEXTS)
+    reversed_batch = scorer.compute_score(TEXTS[::-1])[::-1]
+    assert batched == pytest.approx(alone, rel=1e-5)
+    assert reversed_batch == pytest.approx(alone, rel=1e-5)
+
+
+def test_logits_chunking_does_not_change_scores(tiny_pair, scorer):
+    one_row_at_a_time = make_scorer(tiny_pair, batch_size=8, max_token_observed=64, logits_chunk_mb=1e-6)
+    assert one_row_at_a_time.compute_score(TEXTS) == pytest.approx(scorer.compute_score(TEXTS), rel=1e-5)
+
+
+def test_long_text_is_truncated_to_max_token_observed(scorer):
+    long_text = ODD_TEXTS[-1]
+    (details,) = scorer.score_details([long_text])
+    assert details.num_tokens == scorer.max_token_observed
+    ids = scorer.tokenizer(long_text)["input_ids"][: scorer.max_token_observed]
+    assert details.score == pytest.approx(naive_details(scorer, scorer.tokenizer.decode(ids))[0], rel=1e-5)
+
+
+def test_odd_inputs_give_one_float_each_nan_exactly_below_two_tokens(scorer):
+    details = scorer.score_details(ODD_TEXTS)
+    assert len(details) == len(ODD_TEXTS)
+    for text, got in zip(ODD_TEXTS, details, strict=True):
+        assert isinstance(got.score, float)
+        assert got.num_tokens == len(scorer.tokenizer(text, truncation=True, max_length=64)["input_ids"])
+        assert math.isnan(got.score) == (got.num_tokens < 2), (text, got)
+    assert [d.score for d in details] == pytest.approx(scorer.compute_score(ODD_TEXTS), nan_ok=True)
+    assert scorer.compute_score([]) == []
+
+
+def test_single_text_returns_a_float_and_lists_return_lists(scorer):
+    assert isinstance(scorer.compute_score(TEXTS[0]), float)
+    assert scorer.compute_score((TEXTS[0],)) == [scorer.compute_score(TEXTS[0])]
+
+
+@pytest.mark.parametrize("bad", [None, 3, b"bytes", ["ok", 5], [None]])
+def test_non_string_input_raises_type_error(scorer, bad):
+    with pytest.raises(TypeError):
+        scorer.compute_score(bad)
+
+
+def test_predict_uses_the_mode_threshold(scorer):
+    scores = scorer.compute_score(TEXTS[:3] + [""])
+    scorer.change_mode("accuracy")
+    assert scorer.threshold == 0.3
+    expected = [binoculars.AI_LABEL if s < 0.3 else binoculars.HUMAN_LABEL for s in scores[:3]]
+    assert scorer.predict(TEXTS[:3] + [""]) == expected + [binoculars.UNDETERMINED_LABEL]
+    assert scorer.predict(TEXTS[0]) == expected[0]
+    scorer.change_mode("low-fpr")
+    assert scorer.threshold == 0.25
+    with pytest.raises(ValueError, match="mode"):
+        scorer.change_mode("high-recall")
+
+
+def test_default_thresholds_are_the_falcon_constants_with_a_warning(tiny_pair):
+    with pytest.warns(UserWarning, match="Falcon-7B"):
+        scorer = Binoculars(tiny_pair.observer, tiny_pair.performer)
+    assert scorer.threshold == binoculars.FALCON_7B_LOW_FPR_THRESHOLD == 0.8536432310785527
+    scorer.change_mode("accuracy")
+    assert scorer.threshold == binoculars.FALCON_7B_ACCURACY_THRESHOLD == 0.9015310749276843
+
+
+def test_thresholds_round_trip_through_json(tmp_path, tiny_pair):
+    path = tmp_path / "calibration.json"
+    binoculars.save_thresholds(path, {"accuracy": 0.7, "low-fpr": 0.6}, observer="o", performer="p")
+    assert binoculars.load_thresholds(path) == {"accuracy": 0.7, "low-fpr": 0.6}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        scorer = make_scorer(tiny_pair, thresholds=path, mode="accuracy")
+    assert scorer.threshold == 0.7
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [("not json", "not valid JSON"), ('{"x": 1}', "thresholds"), ('{"thresholds": {"a": NaN}}', "finite")],
+)
+def test_bad_threshold_files_raise_clear_errors(tmp_path, content, message):
+    path = tmp_path / "bad.json"
+    path.write_text(content)
+    with pytest.raises(ValueError, match=message):
+        binoculars.load_thresholds(path)
+    with pytest.raises(FileNotFoundError, match="missing.json"):
+        binoculars.load_thresholds(tmp_path / "missing.json")
+
+
+def test_mismatched_tokenizers_are_refused(tiny_pair, tmp_path):
+    other = tmp_path / "other_performer"
+    torch_model = __import__("transformers").AutoModelForCausalLM.from_pretrained(tiny_pair.performer)
+    torch_model.save_pretrained(other)
+    build_tokenizer(vocab_size=400).save_pretrained(other)
+    with pytest.raises(ValueError, match="tokenizers"):
+        make_scorer(type(tiny_pair)(tiny_pair.observer, other, tiny_pair.policy))
+
+
+def test_unreachable_hub_model_raises_one_clear_error(tiny_pair):
+    with pytest.raises(ModelLoadError, match="(?s)Qwen/not-a-real-model.*local directory"):
+        Binoculars("Qwen/not-a-real-model", tiny_pair.performer)
+
+
+def test_placement_defaults_to_cpu_fp32_and_honours_explicit_dtype(tiny_pair):
+    scorer = make_scorer(tiny_pair)
+    for model in (scorer.observer_model, scorer.performer_model):
+        assert model.device.type == "cpu" and model.dtype == torch.float32
+        assert not any(p.requires_grad for p in model.parameters())
+    bf16 = make_scorer(tiny_pair, dtype="bfloat16", performer_device="cpu")
+    assert bf16.observer_model.dtype == bf16.performer_model.dtype == torch.bfloat16
+    assert bf16.compute_score(TEXTS[0]) == pytest.approx(scorer.compute_score(TEXTS[0]), rel=0.05)
+    with pytest.raises(RuntimeError, match="CUDA is not available"):
+        make_scorer(tiny_pair, observer_device="cuda:0")
+
+
+def test_scoring_leaves_autograd_usable_for_training_in_the_same_thread(scorer):
+    assert torch.is_grad_enabled()
+    scorer.compute_score(TEXTS[:2])
+    assert torch.is_grad_enabled()
+    weight = torch.ones(3, requires_grad=True)
+    (weight * 2).sum().backward()
+    assert weight.grad is not None
