@@ -1,0 +1,410 @@
+"""Calibration: labelled data -> scores -> ROC, thresholds, JSON and PNG (binoculars.calibration, calibrate.py).
+
+The labelled fixture is separable by construction for the tiny pair: "AI" texts are the tiny performer's own
+greedy continuations (lowest possible performer log-ppl), "human" texts are its anti-greedy continuations (each
+next token the performer's *least* likely one), so Binoculars must rank every AI text below every human text.
+Every number of the report is recomputed here from the saved per-sample scores without scikit-learn.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from binoculars import Binoculars, load_thresholds
+from binoculars.calibration import (
+    SampleScore,
+    balanced_sample,
+    build_report,
+    roc_points,
+    score_samples,
+    write_report,
+)
+from binoculars.calibration_sources import (
+    AI_CLASS,
+    HUMAN_CLASS,
+    CalibrationDataError,
+    LabelledText,
+    chat_continuations,
+    load_labelled_file,
+    split_story,
+    strip_think,
+    tinystories_vs_policy,
+)
+from binoculars.tiny import story_corpus
+
+REPO = Path(__file__).resolve().parents[1]
+PER_CLASS = 30
+
+
+def performer_texts(performer_path: Path, count: int, anti_greedy: bool) -> list[str]:
+    """Greedy (most likely) or anti-greedy (least likely) 40-token continuations of random 2-token prompts."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer, LogitsProcessor
+
+    tokenizer = AutoTokenizer.from_pretrained(performer_path)
+    model = AutoModelForCausalLM.from_pretrained(performer_path)
+    special = sorted(set(tokenizer.all_special_ids))
+    ordinary = torch.tensor([i for i in range(len(tokenizer)) if i not in special])
+
+    class LeastLikely(LogitsProcessor):
+        def __call__(self, input_ids, scores):
+            flipped = -scores
+            flipped[:, special] = -math.inf
+            return flipped
+
+    prompts = ordinary[torch.randint(len(ordinary), (count, 2), generator=torch.Generator().manual_seed(7))]
+    output = model.generate(
+        prompts,
+        attention_mask=torch.ones_like(prompts),
+        max_new_tokens=40,
+        do_sample=False,
+        suppress_tokens=special,
+        pad_token_id=tokenizer.pad_token_id,
+        logits_processor=[LeastLikely()] if anti_greedy else None,
+    )
+    return tokenizer.batch_decode(output, skip_special_tokens=True)
+
+
+@pytest.fixture(scope="module")
+def separable_file(tiny_pair, tmp_path_factory) -> Path:
+    """jsonl with `text` and `label` ("ai" / "human"), plus a few unrelated rows of the other label spelling."""
+    ai = performer_texts(tiny_pair.performer, PER_CLASS, anti_greedy=False)
+    human = performer_texts(tiny_pair.performer, PER_CLASS, anti_greedy=True)
+    path = tmp_path_factory.mktemp("calibration") / "separable.jsonl"
+    rows = [{"text": t, "label": "ai"} for t in ai] + [{"text": t, "label": "human"} for t in human]
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    return path
+
+
+@pytest.fixture(scope="module")
+def bino(tiny_pair) -> Binoculars:
+    return Binoculars(tiny_pair.observer, tiny_pair.performer, thresholds={"accuracy": 1.0, "low-fpr": 1.0})
+
+
+# --- independent recomputations (no scikit-learn) -------------------------------------------------------------
+def auroc_by_pairs(scores: np.ndarray, labels: np.ndarray) -> float:
+    """P(an AI text scores lower than a human text), ties counting one half (Mann-Whitney)."""
+    ai, human = scores[labels == AI_CLASS], scores[labels == HUMAN_CLASS]
+    lower = (ai[:, None] < human[None, :]).sum() + 0.5 * (ai[:, None] == human[None, :]).sum()
+    return float(lower / (ai.size * human.size))
+
+
+def rates(scores: np.ndarray, labels: np.ndarray, threshold: float) -> tuple[float, float]:
+    """(TPR, FPR) of "AI when score < threshold"."""
+    predicted_ai = scores < threshold
+    return float(predicted_ai[labels == AI_CLASS].mean()), float(predicted_ai[labels == HUMAN_CLASS].mean())
+
+
+def candidate_thresholds(scores: np.ndarray) -> np.ndarray:
+    """Every distinct decision the rule can make: below all, between neighbours, above all."""
+    distinct = np.unique(scores)
+    return np.concatenate([[distinct[0] - 1], (distinct[:-1] + distinct[1:]) / 2, [distinct[-1] + 1]])
+
+
+def scores_and_labels(report: dict) -> tuple[np.ndarray, np.ndarray]:
+    scored = [s for s in report["samples"] if s["score"] is not None]
+    return np.array([s["score"] for s in scored]), np.array([s["label"] for s in scored])
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, str(REPO / "scripts" / "calibrate.py"), *args],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=600,
+    )
+
+
+# --- end to end ------------------------------------------------------------------------------------------------
+def test_cli_calibrates_separable_jsonl_and_every_number_checks_out(
+    tiny_pair, separable_file, bino, tmp_path
+):
+    output = tmp_path / "out" / "calibration.json"
+    result = run_cli(
+        f"--data-file={separable_file}",
+        f"--observer={tiny_pair.observer}",
+        f"--performer={tiny_pair.performer}",
+        "--max-samples=40",
+        "--batch-size=3",
+        f"--output={output}",
+        "--target-fpr",
+        "0.01",
+        "0.05",
+        "--low-fpr-target=0.05",
+    )
+    assert result.returncode == 0, result.stderr
+    assert "scoring" in result.stderr  # the tqdm bar
+    report = json.loads(output.read_text())
+
+    # 20 + 20 drawn from 30 + 30; every sample is one of the file's texts with its label.
+    assert report["counts"] == {"total": 40, "ai": 20, "human": 20, "excluded_nan": 0}
+    source = {(r["text"], r["label"]) for r in map(json.loads, separable_file.read_text().splitlines())}
+    for sample in report["samples"]:
+        assert (sample["text"], "ai" if sample["label"] == AI_CLASS else "human") in source
+    # Saved scores are the scorer's own scores of those texts (order kept despite length-sorted batching).
+    texts = [s["text"] for s in report["samples"]]
+    np.testing.assert_allclose([s["score"] for s in report["samples"]], bino.compute_score(texts), rtol=1e-6)
+    assert report["models"]["observer"] == str(tiny_pair.observer)
+    assert report["models"]["dtype"] == "float32" and report["models"]["max_token_observed"] == 512
+
+    scores, labels = scores_and_labels(report)
+    assert (
+        report["auroc"] == pytest.approx(auroc_by_pairs(scores, labels)) == 1.0
+    )  # separable by construction
+
+    # Accuracy threshold: best balanced accuracy of every possible cut; here it must split the classes exactly.
+    candidates = candidate_thresholds(scores)
+    balanced = [(tpr + 1 - fpr) / 2 for tpr, fpr in (rates(scores, labels, t) for t in candidates)]
+    accuracy_threshold = report["thresholds"]["accuracy"]
+    tpr, fpr = rates(scores, labels, accuracy_threshold)
+    assert (tpr + 1 - fpr) / 2 == pytest.approx(max(balanced)) == 1.0
+    assert scores[labels == AI_CLASS].max() < accuracy_threshold < scores[labels == HUMAN_CLASS].min()
+    assert report["best_accuracy"]["accuracy"] == 1.0 and report["best_accuracy"]["f1"] == 1.0
+
+    # Target FPRs: 5% needs >= 20 human texts (supported), 1% needs >= 100 (not supported, and said so).
+    by_target = {entry["target_fpr"]: entry for entry in report["target_fprs"]}
+    low = by_target[0.05]
+    assert low["supported"] and report["thresholds"]["low-fpr"] == low["threshold"]
+    tpr, fpr = rates(scores, labels, low["threshold"])
+    best_tpr = max(t for t, f in (rates(scores, labels, c) for c in candidates) if f <= 0.05)
+    assert (low["tpr"], low["fpr"]) == (pytest.approx(tpr), pytest.approx(fpr))
+    assert fpr <= 0.05 and tpr == best_tpr == 1.0
+    unsupported = by_target[0.01]
+    assert not unsupported["supported"] and unsupported["threshold"] is None and unsupported["tpr"] is None
+    assert "100 human texts" in unsupported["note"]
+
+    # The file is a thresholds file the scorer (and the environment's calibration_file) can load.
+    assert load_thresholds(output) == report["thresholds"]
+    assert set(report["thresholds"]) == {"accuracy", "low-fpr"}
+    png = output.with_suffix(".png")
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    from matplotlib.image import imread
+
+    height, width, _ = imread(png).shape
+    assert width > height > 300
+
+
+def test_cli_reports_bad_input_in_one_line(tiny_pair, tmp_path):
+    data = tmp_path / "no_label.csv"
+    data.write_text("text,kind\nhello there,ai\nhi,human\n")
+    result = run_cli(
+        f"--data-file={data}", f"--observer={tiny_pair.observer}", f"--performer={tiny_pair.performer}"
+    )
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("calibrate.py: error:")
+    assert "no label column 'label'" in lines[0] and "--label-column" in lines[0]
+
+
+# --- bad inputs ------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("name", "content", "message"),
+    [
+        ("empty.jsonl", "", "is empty"),
+        ("blank.csv", "\n\n", "is empty"),
+        ("no_label.jsonl", '{"text": "a", "kind": 1}\n', "no label column 'label'"),
+        ("no_text.csv", "body,label\nabc,1\n", "no text column 'text'"),
+        ("odd_label.jsonl", '{"text": "a", "label": "maybe"}\n', "row 0: unknown label value 'maybe'"),
+        ("non_text.jsonl", '{"text": 3, "label": 1}\n', "row 0: 'text' is 3, not a string"),
+        ("data.txt", "text,label\n", "unsupported file type"),
+    ],
+)
+def test_bad_files_raise_clear_errors(tmp_path, name, content, message):
+    path = tmp_path / name
+    path.write_text(content)
+    with pytest.raises(CalibrationDataError, match=message):
+        load_labelled_file(path)
+
+
+def test_missing_file_is_an_error(tmp_path):
+    with pytest.raises(CalibrationDataError, match="not found"):
+        load_labelled_file(tmp_path / "nope.jsonl")
+
+
+def test_one_class_only_is_an_error(tmp_path):
+    path = tmp_path / "ai_only.csv"
+    path.write_text("text,label\nfirst,1\nsecond,1\n")
+    with pytest.raises(CalibrationDataError, match="only one class: no human-written texts"):
+        balanced_sample(load_labelled_file(path), max_samples=10, seed=0)
+
+
+def test_labels_in_many_spellings_and_custom_values(tmp_path):
+    path = tmp_path / "mixed.csv"
+    path.write_text("body,who\nx,gpt\ny,Human\nz,1\nw,0\nv,True\n")
+    samples = load_labelled_file(path, text_column="body", label_column="who")
+    assert [s.label for s in samples] == [AI_CLASS, HUMAN_CLASS, AI_CLASS, HUMAN_CLASS, AI_CLASS]
+    custom = tmp_path / "custom.jsonl"
+    custom.write_text('{"text": "a", "label": "bot"}\n{"text": "b", "label": "person"}\n')
+    samples = load_labelled_file(custom, ai_values=["bot"], human_values=["person"])
+    assert [s.label for s in samples] == [AI_CLASS, HUMAN_CLASS]
+
+
+def test_a_class_with_only_nan_scores_is_an_error():
+    samples = [LabelledText("a", AI_CLASS), LabelledText("b", HUMAN_CLASS), LabelledText("c", HUMAN_CLASS)]
+    scores = [
+        SampleScore(math.nan, math.nan, math.nan, 1),
+        SampleScore(1.0, 2.0, 2.0, 5),
+        SampleScore(0.9, 1.8, 2.0, 5),
+    ]
+    with pytest.raises(CalibrationDataError, match="no AI-generated text has a finite score"):
+        build_report(samples, scores, model_info={})
+
+
+# --- pieces ----------------------------------------------------------------------------------------------------
+def test_balanced_sample_is_balanced_capped_and_reproducible():
+    samples = [LabelledText(f"ai{i}", AI_CLASS) for i in range(50)]
+    samples += [LabelledText(f"human{i}", HUMAN_CLASS) for i in range(8)]
+    chosen = balanced_sample(samples, max_samples=100, seed=3)
+    assert sum(s.label for s in chosen) == 8 and len(chosen) == 16  # limited by the smaller class
+    capped = balanced_sample(samples, max_samples=7, seed=3)
+    assert [s.label for s in capped].count(AI_CLASS) == 3 and len(capped) == 6
+    assert balanced_sample(samples, 10, seed=3) == balanced_sample(samples, 10, seed=3)
+    assert balanced_sample(samples, 10, seed=3) != balanced_sample(samples, 10, seed=4)
+
+
+def test_roc_thresholds_reproduce_each_roc_point():
+    rng = np.random.default_rng(0)
+    scores = np.round(rng.normal(size=60), 1)  # rounding makes ties
+    labels = (rng.random(60) < 0.5).astype(int)
+    for fpr, tpr, threshold in zip(*roc_points(scores, labels), strict=True):
+        assert rates(scores, labels, threshold) == (pytest.approx(tpr), pytest.approx(fpr))
+
+
+def test_report_keeps_nan_samples_out_of_the_roc_and_omits_unsupported_low_fpr(tmp_path):
+    rng = np.random.default_rng(1)
+    samples = [LabelledText(f"t{i}", i % 2) for i in range(40)] + [LabelledText("x", HUMAN_CLASS)]
+    values = [float(rng.normal(0.8 + 0.1 * (s.label == HUMAN_CLASS), 0.05)) for s in samples[:-1]]
+    scores = [SampleScore(v, v, 1.0, 10) for v in values] + [SampleScore(math.nan, math.nan, math.nan, 1)]
+    report = build_report(samples, scores, {"observer": "o", "performer": "p"}, target_fprs=[0.0001, 0.01])
+    assert report["counts"] == {"total": 41, "ai": 20, "human": 20, "excluded_nan": 1}
+    assert report["samples"][-1]["score"] is None
+    assert set(report["thresholds"]) == {"accuracy"}  # 1% FPR needs 100 human texts
+    assert all(not entry["supported"] for entry in report["target_fprs"])
+    json_path, png_path = write_report(report, tmp_path / "r.json")
+    assert json.loads(json_path.read_text())["thresholds"] == report["thresholds"] and png_path.stat().st_size
+    scores_arr, labels = scores_and_labels(report)
+    assert report["auroc"] == pytest.approx(auroc_by_pairs(scores_arr, labels))
+
+
+def test_score_samples_keeps_input_order(bino):
+    texts = [
+        "a short one.",
+        "Once upon a time there was a cat who liked the park a lot.",
+        "x",
+        "Tom and Lily.",
+    ]
+    got = score_samples(bino, texts, batch_size=3, progress=False)
+    expected = bino.score_details(texts)
+    assert [g.num_tokens for g in got] == [e.num_tokens for e in expected]
+    np.testing.assert_allclose([g.score for g in got], [e.score for e in expected], rtol=1e-6)
+
+
+# --- TinyStories vs policy through an OpenAI-compatible server ---------------------------------------------------
+class FakeChatServer:
+    """A minimal OpenAI-compatible server: one model; replies echo the story opening's first word, behind a
+    think block that the client side must strip."""
+
+    model = "tiny-policy"
+
+    def __init__(self):
+        self.prompts: list[str] = []
+        self.bodies: list[dict] = []
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def _send(self, payload):
+                body = json.dumps(payload).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def do_GET(self):
+                self._send({"object": "list", "data": [{"id": server.model, "object": "model", "created": 0,
+                                                        "owned_by": "test"}]})  # fmt: skip
+
+            def do_POST(self):
+                request = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                server.bodies.append(request)
+                prompt = request["messages"][-1]["content"]
+                server.prompts.append(prompt)
+                opening = prompt.split("\n\n")[1]
+                content = f"<think>plan</think>\n{opening.split()[0]} went home and slept. The end."
+                message = {"role": "assistant", "content": content}
+                self._send({"id": "c", "object": "chat.completion", "created": 0, "model": server.model,
+                            "choices": [{"index": 0, "message": message, "finish_reason": "stop"}],
+                            "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}})  # fmt: skip
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.base_url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.httpd.shutdown()
+
+
+@pytest.fixture
+def chat_server():
+    server = FakeChatServer()
+    yield server
+    server.close()
+
+
+def test_tinystories_vs_policy_pairs_human_endings_with_policy_endings(chat_server):
+    stories = story_corpus(20)
+
+    def generate(prompts):
+        return chat_continuations(
+            prompts, chat_server.base_url, chat_server.model, concurrency=3, progress=False
+        )
+
+    samples = tinystories_vs_policy(stories, generate, num_pairs=6, seed=1)
+    human = [s.text for s in samples if s.label == HUMAN_CLASS]
+    ai = [s.text for s in samples if s.label == AI_CLASS]
+    assert len(human) == len(ai) == 6
+    assert all(any(story.endswith(ending) for story in stories) for ending in human)
+    assert all(text.endswith("went home and slept. The end.") and "<think>" not in text for text in ai)
+    assert all(body["chat_template_kwargs"] == {"enable_thinking": False} for body in chat_server.bodies)
+    assert all("Once upon a time" in prompt for prompt in chat_server.prompts)
+
+
+def test_cli_tinystories_source_needs_only_a_base_url(tiny_pair, chat_server, tmp_path):
+    stories = tmp_path / "stories.jsonl"
+    stories.write_text("".join(json.dumps({"text": s}) + "\n" for s in story_corpus(30)))
+    output = tmp_path / "ts.json"
+    result = run_cli(
+        "--source=tinystories",
+        f"--base-url={chat_server.base_url}",
+        f"--stories-file={stories}",
+        f"--observer={tiny_pair.observer}",
+        f"--performer={tiny_pair.performer}",
+        "--max-samples=16",
+        f"--output={output}",
+    )
+    assert result.returncode == 0, result.stderr
+    report = json.loads(output.read_text())
+    assert report["source"]["kind"] == "tinystories-vs-policy"
+    assert report["source"]["policy_model"] == "tiny-policy"  # found via /v1/models
+    assert report["counts"]["ai"] == report["counts"]["human"] == 8
+    assert 'no "low-fpr" threshold written' in result.stderr
+
+
+def test_story_splitting_and_think_stripping():
+    assert split_story("One. Two! Three? Four.", 2) == ("One. Two!", "Three? Four.")
+    assert split_story("Only one sentence.", 2) is None
+    assert strip_think("<think>a\nb</think>\n\nHello") == "Hello"
+    assert strip_think("Hi <think>never closed") == "Hi"
