@@ -284,6 +284,7 @@ def plot_report(report: dict[str, Any], path: str | Path) -> None:
     points = {"accuracy": report["best_accuracy"]}
     points |= {f"FPR≤{e['target_fpr']:g}": e for e in report["target_fprs"] if e["supported"]}
     colors = ["tab:green", "tab:red", "tab:purple", "tab:brown"]
+    linestyles = ["--", ":", "-.", (0, (5, 1))]  # thresholds may coincide: keep each line visible
 
     figure = Figure(figsize=(12, 4.8), layout="constrained")
     roc_axes, hist_axes = figure.subplots(1, 2)
@@ -311,16 +312,25 @@ def plot_report(report: dict[str, Any], path: str | Path) -> None:
     bins = np.histogram_bin_edges(ai + human, bins=40)
     hist_axes.hist(human, bins=bins, alpha=0.6, color="tab:blue", label=f"human (n={len(human)})")
     hist_axes.hist(ai, bins=bins, alpha=0.6, color="tab:orange", label=f"AI (n={len(ai)})")
-    for (name, point), color in zip(points.items(), colors, strict=False):
+    for (name, point), color, style in zip(points.items(), colors, linestyles, strict=False):
         hist_axes.axvline(
-            point["threshold"], color=color, linestyle="--", label=f"{name}: {point['threshold']:.4f}"
+            point["threshold"],
+            color=color,
+            linestyle=style,
+            linewidth=2,
+            label=f"{name}: {point['threshold']:.4f}",
         )
     models = report.get("models", {})
     hist_axes.set(
         xlabel="Binoculars score (AI when score < threshold)",
         ylabel="texts",
-        title=f"{models.get('observer', '?')} / {models.get('performer', '?')}",
+        title=f"{_short(models.get('observer', '?'))} / {_short(models.get('performer', '?'))}",
     )
     hist_axes.legend(fontsize=8)
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(path, dpi=120)
+
+
+def _short(name_or_path: str) -> str:
+    """A hub id as is; a local model directory by its last component."""
+    return Path(name_or_path).name if name_or_path.startswith(("/", ".", "~")) else name_or_path

@@ -8,6 +8,7 @@ Every number of the report is recomputed here from the saved per-sample scores w
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import math
 import subprocess
@@ -382,25 +383,35 @@ def test_tinystories_vs_policy_pairs_human_endings_with_policy_endings(chat_serv
     assert all("Once upon a time" in prompt for prompt in chat_server.prompts)
 
 
-def test_cli_tinystories_source_needs_only_a_base_url(tiny_pair, chat_server, tmp_path):
+def load_calibrate_script():
+    spec = importlib.util.spec_from_file_location("calibrate_script", REPO / "scripts" / "calibrate.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_cli_tinystories_source_needs_only_a_base_url(tiny_pair, chat_server, tmp_path, capsys):
     stories = tmp_path / "stories.jsonl"
     stories.write_text("".join(json.dumps({"text": s}) + "\n" for s in story_corpus(30)))
     output = tmp_path / "ts.json"
-    result = run_cli(
-        "--source=tinystories",
-        f"--base-url={chat_server.base_url}",
-        f"--stories-file={stories}",
-        f"--observer={tiny_pair.observer}",
-        f"--performer={tiny_pair.performer}",
-        "--max-samples=16",
-        f"--output={output}",
+    exit_code = load_calibrate_script().main(
+        [
+            "--source=tinystories",
+            f"--base-url={chat_server.base_url}",
+            f"--stories-file={stories}",
+            f"--observer={tiny_pair.observer}",
+            f"--performer={tiny_pair.performer}",
+            "--max-samples=16",
+            f"--output={output}",
+        ]
     )
-    assert result.returncode == 0, result.stderr
+    assert exit_code == 0
     report = json.loads(output.read_text())
     assert report["source"]["kind"] == "tinystories-vs-policy"
     assert report["source"]["policy_model"] == "tiny-policy"  # found via /v1/models
     assert report["counts"]["ai"] == report["counts"]["human"] == 8
-    assert 'no "low-fpr" threshold written' in result.stderr
+    assert len(chat_server.prompts) == 8
+    assert 'no "low-fpr" threshold written' in capsys.readouterr().err
 
 
 def test_story_splitting_and_think_stripping():
