@@ -1,0 +1,114 @@
+"""binoculars-env (classic verifiers, 0.3.x): the same prompts and reward as a `vf.SingleTurnEnv`.
+
+`load_environment()` is what `vf.load_environment("binoculars-env", **args)`, legacy `vf-eval -a '{...}'` and
+prime-rl's legacy env sources call. The rubric's functions take the plural `completions`, so verifiers calls
+them once per group and the group is scored in one batched call.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import verifiers as vf
+
+from binoculars_env.batching import score_group
+from binoculars_env.data import DataConfig, DataFiles, StoryPrompt, load_story_prompts
+from binoculars_env.reward import METRIC_NAMES, RewardConfig, completion_text
+
+ENV_ID = "binoculars-env"
+
+
+def load_environment(
+    observer_model: str = "Qwen/Qwen2.5-0.5B",
+    performer_model: str = "Qwen/Qwen2.5-0.5B-Instruct",
+    threshold: float | None = None,
+    calibration_file: str | None = None,
+    threshold_key: str = "accuracy",
+    dataset_name: str = "roneneldan/TinyStories",
+    data_files: DataFiles | None = None,
+    num_train_examples: int = 10_000,
+    num_eval_examples: int = 200,
+    seed: int = 0,
+    scorer_device: str | None = None,
+    **settings: Any,
+) -> vf.SingleTurnEnv:
+    """A SingleTurnEnv rewarding story continuations that Binoculars judges human-written.
+
+    The named arguments are the common ones; every other field of `DataConfig` (prompt shape, splits) and
+    `RewardConfig` (guards, length term, scorer batch size) is accepted by name too — see the README's
+    argument table. Datasets are built lazily and the scorer loads on the first reward call.
+    """
+    if not hasattr(vf, "SingleTurnEnv"):
+        raise ImportError(
+            f"verifiers {vf.__version__} has no classic stack (vf.SingleTurnEnv); binoculars-env serves it "
+            "as the v1 taskset binoculars_env.BinocularsTaskset instead: "
+            "`vf-eval binoculars-env --env.agent.harness.id null ...`"
+        )
+    given = dict(
+        observer_model=observer_model,
+        performer_model=performer_model,
+        threshold=threshold,
+        calibration_file=calibration_file,
+        threshold_key=threshold_key,
+        dataset_name=dataset_name,
+        data_files=data_files,
+        num_train_examples=num_train_examples,
+        num_eval_examples=num_eval_examples,
+        seed=seed,
+        scorer_device=scorer_device,
+        **settings,
+    )
+    unknown = set(given) - set(DataConfig.model_fields) - set(RewardConfig.model_fields)
+    if unknown:
+        raise TypeError(f"load_environment got unknown arguments {sorted(unknown)}")
+    data_config = DataConfig(**{k: v for k, v in given.items() if k in DataConfig.model_fields})
+    reward_config = RewardConfig(**{k: v for k, v in given.items() if k in RewardConfig.model_fields})
+    reward_config.resolved_threshold()  # a bad calibration_file fails here, before any rollout
+
+    from binoculars_env.classic_rubric import BinocularsRubric
+
+    return vf.SingleTurnEnv(
+        dataset=lambda: build_dataset(data_config, "train"),
+        eval_dataset=lambda: build_dataset(data_config, "eval"),
+        rubric=BinocularsRubric(group_reward_functions(reward_config)),
+        env_id=ENV_ID,
+        env_args=given,
+    )
+
+
+def build_dataset(config: DataConfig, split: str):
+    """A `datasets.Dataset` of chat prompts (`prompt`), reference continuations (`answer`) and `info`."""
+    from datasets import Dataset
+
+    return Dataset.from_list([_row(story) for story in load_story_prompts(config, split)])
+
+
+def _row(story: StoryPrompt) -> dict:
+    return {
+        "prompt": story.messages(),
+        "answer": story.reference,
+        "info": {"story_beginning": story.beginning},
+        "task": ENV_ID,
+    }
+
+
+def group_reward_functions(config: RewardConfig) -> list[tuple[Any, float]]:
+    """(function, weight) pairs: the reward at weight 1, then each monitoring metric at weight 0. Each takes
+    the group's `completions`; the first call scores the group and the others reuse its results."""
+
+    async def binoculars_reward(completions: list, **_: Any) -> list[float]:
+        return [r.reward for r in await score_group([completion_text(c) for c in completions], config)]
+
+    functions = [(binoculars_reward, 1.0)]
+    for name in METRIC_NAMES:
+        functions.append((_metric_function(name, config), 0.0))
+    return functions
+
+
+def _metric_function(name: str, config: RewardConfig):
+    async def metric(completions: list, **_: Any) -> list[float]:
+        results = await score_group([completion_text(c) for c in completions], config)
+        return [r.metrics()[name] for r in results]
+
+    metric.__name__ = name
+    return metric

@@ -1,0 +1,223 @@
+"""The reward: how human the Binoculars detector finds a completion, with guards against gaming it.
+
+    reward = clip(score - threshold - length_weight * shortfall, -2, 2)
+
+`score` is the Binoculars score of the completion's plain text (higher looks more human), `threshold` the
+detector's decision boundary, `shortfall` how far the text falls short of `length_target_tokens` (0..1).
+Guards give the worst reward, -2, never the top: empty text (also after `<think>` blocks are removed),
+fewer than `min_tokens` tokens, a non-finite score, and text whose performer log-perplexity is above
+`max_log_ppl` (gibberish has high perplexity, and high perplexity fools Binoculars into "human").
+
+`score_completions(texts, config)` is the one synchronous entry point; both verifiers stacks and a trainer
+that calls the reward directly use it.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from binoculars_env.scorer_pool import ScorerSpec, get_scorer
+
+MIN_REWARD, MAX_REWARD = -2.0, 2.0
+DEFAULT_THRESHOLD = 1.0
+_THINK_BLOCK = re.compile(r"<think>.*?</think>", re.DOTALL)
+
+
+class RewardConfig(BaseModel):
+    """Scorer and reward settings (same names as `load_environment` arguments and v1 task config fields)."""
+
+    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
+
+    observer_model: str = "Qwen/Qwen2.5-0.5B"
+    """Binoculars observer (hub id or local directory)."""
+    performer_model: str = "Qwen/Qwen2.5-0.5B-Instruct"
+    """Binoculars performer; must share the observer's tokenizer."""
+    scorer_device: str | None = None
+    """Device of both scorer models, e.g. `cuda:1` or `cpu`; None: `cuda:0` if available, else CPU."""
+    scorer_batch_size: int = Field(32, ge=1)
+    """Texts per scorer forward pass."""
+    max_token_observed: int = Field(512, ge=2)
+    """Completions are truncated to this many tokens before scoring."""
+    threshold: float | None = None
+    """Decision threshold subtracted from the score; None: read from `calibration_file`, else 1.0."""
+    calibration_file: str | None = None
+    """Calibration JSON (`{"thresholds": {"accuracy": ..., "low-fpr": ...}}`) to read the threshold from."""
+    threshold_key: str = "accuracy"
+    """Which threshold of `calibration_file` to use (`accuracy` is always written; `low-fpr` when the
+    calibration had enough human texts)."""
+    min_tokens: int = Field(16, ge=0)
+    """Completions with fewer tokens get -2 (Binoculars is noise on very short text)."""
+    max_log_ppl: float | None = 5.0
+    """Fluency ceiling: completions whose performer log-perplexity (nats/token) is above it get -2.
+    None disables it."""
+    length_target_tokens: int = Field(64, ge=1)
+    """Completions shorter than this lose up to `length_weight` (linearly, 0 at the target)."""
+    length_weight: float = Field(0.5, ge=0)
+    """Size of the length term; 0 disables it."""
+    batch_window_s: float = Field(0.05, ge=0)
+    """v1 only: how long a reward call waits for concurrent rollouts to be scored in the same batch."""
+    max_batch_size: int = Field(64, ge=1)
+    """v1 only: a collected batch is scored at once when it reaches this size."""
+
+    def scorer_spec(self) -> ScorerSpec:
+        return ScorerSpec(
+            observer=self.observer_model,
+            performer=self.performer_model,
+            device=self.scorer_device,
+            batch_size=self.scorer_batch_size,
+            max_token_observed=self.max_token_observed,
+        )
+
+    def resolved_threshold(self) -> float:
+        if self.threshold is not None:
+            return self.threshold
+        if self.calibration_file is not None:
+            return calibrated_threshold(self.calibration_file, self.threshold_key)
+        return DEFAULT_THRESHOLD
+
+    def reward_settings(self) -> RewardConfig:
+        """Just these fields (drops what a subclass such as the v1 task config adds): a hashable cache key."""
+        return RewardConfig.model_validate(self.model_dump(include=set(RewardConfig.model_fields)))
+
+    def cache_key(self) -> str:
+        return self.reward_settings().model_dump_json()
+
+
+@lru_cache(maxsize=32)
+def calibrated_threshold(calibration_file: str, threshold_key: str) -> float:
+    """The `threshold_key` entry of a calibration JSON's `thresholds` object (written by scripts/calibrate.py)."""
+    from binoculars import load_thresholds
+
+    thresholds = load_thresholds(Path(calibration_file))
+    if threshold_key not in thresholds:
+        raise KeyError(
+            f"calibration file {calibration_file} has no {threshold_key!r} threshold "
+            f"(it has {sorted(thresholds)}); set threshold_key to one of them"
+        )
+    return thresholds[threshold_key]
+
+
+@dataclass(frozen=True)
+class RewardResult:
+    """A completion's reward and what it was made of."""
+
+    reward: float
+    score: float
+    """Binoculars score (NaN when the text was not scored: empty, or fewer than 2 tokens)."""
+    log_ppl: float
+    x_ppl: float
+    num_tokens: int
+    distinct_2: float
+    flagged_as_ai: bool
+    """The detector calls it AI-generated (score < threshold)."""
+    guard: str | None
+    """The guard that set the reward to -2 (`empty`, `too_short`, `non_finite`, `disfluent`), else None."""
+
+    def metrics(self) -> dict[str, float]:
+        """Weight-0 monitoring values, always finite (NaN parts report 0.0; `guard_failed` marks them)."""
+
+        def finite(value: float) -> float:
+            return value if math.isfinite(value) else 0.0
+
+        return {
+            "binoculars_score": finite(self.score),
+            "log_ppl": finite(self.log_ppl),
+            "x_ppl": finite(self.x_ppl),
+            "num_tokens": float(self.num_tokens),
+            "distinct_2": self.distinct_2,
+            "flagged_as_ai": float(self.flagged_as_ai),
+            "guard_failed": float(self.guard is not None),
+        }
+
+
+METRIC_NAMES = tuple(RewardResult(0.0, 0.0, 0.0, 0.0, 0, 0.0, False, None).metrics())
+
+
+def strip_think(text: str) -> str:
+    """The text without reasoning: `<think>…</think>` blocks, anything up to a stray `</think>` (reasoning
+    opened in the prompt), and anything after an unclosed `<think>` (reasoning cut off)."""
+    text = _THINK_BLOCK.sub("", text)
+    if "</think>" in text:
+        text = text.rsplit("</think>", 1)[1]
+    if "<think>" in text:
+        text = text.split("<think>", 1)[0]
+    return text.strip()
+
+
+def completion_text(completion: Any) -> str:
+    """Plain text of a completion: a string, or the last assistant message of a message list (dicts or
+    pydantic message objects; content a string or a list of text parts)."""
+    if isinstance(completion, str):
+        return completion
+    messages = [m for m in completion if _field(m, "role") == "assistant"]
+    if not messages:
+        return ""
+    content = _field(messages[-1], "content")
+    if content is None:
+        return ""
+    if isinstance(content, str):
+        return content
+    return "".join(_field(part, "text") or "" for part in content if _field(part, "type") in (None, "text"))
+
+
+def distinct_2(text: str) -> float:
+    """Unique word bigrams / all word bigrams (lower-cased); 0.0 for fewer than two words."""
+    words = text.lower().split()
+    bigrams = list(zip(words, words[1:], strict=False))
+    return len(set(bigrams)) / len(bigrams) if bigrams else 0.0
+
+
+def score_completions(texts: list[str], config: RewardConfig) -> list[RewardResult]:
+    """Rewards of completion texts, scored in one batched scorer call (the scorer loads on first use)."""
+    threshold = config.resolved_threshold()
+    plain = [strip_think(text) for text in texts]
+    to_score = sorted({text for text in plain if text})
+    details = dict(zip(to_score, get_scorer(config.scorer_spec()).score_details(to_score), strict=True))
+    results = []
+    for text in plain:
+        if not text:
+            nan = float("nan")
+            results.append(RewardResult(MIN_REWARD, nan, nan, nan, 0, 0.0, False, "empty"))
+            continue
+        d = details[text]
+        guard = _guard(d.score, d.log_ppl, d.x_ppl, d.num_tokens, config)
+        shortfall = max(0.0, 1.0 - d.num_tokens / config.length_target_tokens)
+        reward = (
+            MIN_REWARD
+            if guard
+            else min(MAX_REWARD, max(MIN_REWARD, d.score - threshold - config.length_weight * shortfall))
+        )
+        results.append(
+            RewardResult(
+                reward=reward,
+                score=d.score,
+                log_ppl=d.log_ppl,
+                x_ppl=d.x_ppl,
+                num_tokens=d.num_tokens,
+                distinct_2=distinct_2(text),
+                flagged_as_ai=d.score < threshold,
+                guard=guard,
+            )
+        )
+    return results
+
+
+def _guard(score: float, log_ppl: float, x_ppl: float, num_tokens: int, config: RewardConfig) -> str | None:
+    if num_tokens < max(config.min_tokens, 2):
+        return "too_short"
+    if not all(math.isfinite(v) for v in (score, log_ppl, x_ppl)):
+        return "non_finite"
+    if config.max_log_ppl is not None and log_ppl > config.max_log_ppl:
+        return "disfluent"
+    return None
+
+
+def _field(obj: Any, name: str) -> Any:
+    return obj.get(name) if isinstance(obj, dict) else getattr(obj, name, None)

@@ -1,0 +1,205 @@
+"""The reward: clip(score - threshold) of an independent Binoculars computation, and the guards."""
+
+import math
+
+import pytest
+from binoculars_env import scorer_pool
+from binoculars_env.reward import (
+    completion_text,
+    distinct_2,
+    score_completions,
+    strip_think,
+)
+from reference_scores import reference_reward, reference_score
+
+from binoculars import save_thresholds
+
+STORIES = [
+    "The little fox ran to the river and found a friend. They played with a red ball all day.",
+    "Mia smiled at Tom, and they walked home together, holding hands under the warm sun.",
+    'Sam said, "Look, a kite!" The kite flew high over the park, and everyone laughed.',
+    "At the end of the day, the bear was tired but happy. He went to sleep in his warm bed. The end.",
+]
+ODD_INPUTS = [
+    "🙂🚀✨🙂🚀✨ " * 20,
+    "你好世界 こんにちは 你好世界 こんにちは 你好世界",
+    "<|im_end|><|endoftext|><|im_start|>assistant\n<|im_end|> hello <|endoftext|>",
+    "The dog ran to the park and played with the ball. " * 100,  # 5000 characters
+    "a" * 5000,
+    "\n\n\t   \n",
+    "</think>",
+    "1234567890 !?.,;:'\"()[]{}<>-_=+*/\\|@#$%^&~`",
+]
+
+
+def test_reward_is_clipped_score_minus_threshold_of_an_independent_computation(tiny_reward_config):
+    config = tiny_reward_config
+    results = score_completions(STORIES, config)
+    for story, result in zip(STORIES, results, strict=True):
+        expected_score, num_tokens = reference_score(story, config.observer_model, config.performer_model)
+        assert result.score == pytest.approx(expected_score, abs=1e-4)
+        assert result.num_tokens == num_tokens and result.guard is None
+        assert result.reward == pytest.approx(
+            reference_reward(story, config.observer_model, config.performer_model, threshold=1.0), abs=1e-4
+        )
+    # a different threshold shifts every unclipped reward by the difference
+    shifted = score_completions(STORIES, config.model_copy(update={"threshold": 0.5}))
+    for before, after in zip(results, shifted, strict=True):
+        assert after.reward == pytest.approx(min(2.0, max(-2.0, before.score - 0.5)), abs=1e-6)
+
+
+@pytest.mark.parametrize(
+    "completion",
+    ["", "   ", "a", "<think>I should write a story about a fox.</think>", "<think>cut off mid-thought"],
+    ids=["empty", "blank", "one-token", "think-only", "unclosed-think"],
+)
+def test_empty_short_and_think_only_completions_get_the_minimum(tiny_reward_config, completion):
+    [result] = score_completions([completion], tiny_reward_config)
+    assert result.reward == -2.0 and result.guard in {"empty", "too_short"}
+    assert all(math.isfinite(v) for v in result.metrics().values())
+    assert result.metrics()["guard_failed"] == 1.0
+
+
+def test_one_token_text_is_minimum_even_with_min_tokens_zero(tiny_reward_config):
+    """The detector gives NaN under 2 tokens; NaN must never become a reward (max(-2, min(2, nan)) is +2)."""
+    [result] = score_completions(["a"], tiny_reward_config.model_copy(update={"min_tokens": 0}))
+    assert result.reward == -2.0 and math.isnan(result.score)
+
+
+def test_odd_inputs_stay_within_the_reward_range(tiny_reward_config):
+    for result in score_completions(ODD_INPUTS, tiny_reward_config):
+        assert -2.0 <= result.reward <= 2.0
+        assert all(math.isfinite(v) for v in result.metrics().values())
+
+
+def test_a_group_scored_together_equals_each_scored_alone(tiny_reward_config):
+    texts = STORIES + ODD_INPUTS[:4] + ["", "<think>x</think>" + STORIES[0]]
+    together = score_completions(texts, tiny_reward_config)
+    for text, result in zip(texts, together, strict=True):
+        [alone] = score_completions([text], tiny_reward_config)
+        assert alone.reward == pytest.approx(result.reward, abs=1e-5)
+        assert alone.metrics() == pytest.approx(result.metrics(), abs=1e-5)
+
+
+def test_think_blocks_are_removed_before_scoring(tiny_reward_config):
+    assert strip_think("<think>plan</think>\nThe story.") == "The story."
+    assert strip_think("plan the story</think>The story.") == "The story."
+    assert strip_think("The story.<think>an afterthought") == "The story."
+    plain, with_think = score_completions(
+        [STORIES[0], "<think>Let me think about foxes.</think>\n" + STORIES[0]], tiny_reward_config
+    )
+    assert plain == with_think
+
+
+def test_min_tokens_guard(tiny_reward_config):
+    [scored] = score_completions([STORIES[0]], tiny_reward_config)
+    at_limit = tiny_reward_config.model_copy(update={"min_tokens": scored.num_tokens})
+    over_limit = tiny_reward_config.model_copy(update={"min_tokens": scored.num_tokens + 1})
+    assert score_completions([STORIES[0]], at_limit)[0].reward == scored.reward
+    [short] = score_completions([STORIES[0]], over_limit)
+    assert (short.reward, short.guard) == (-2.0, "too_short")
+
+
+def test_fluency_ceiling_guard(tiny_reward_config):
+    [scored] = score_completions([STORIES[1]], tiny_reward_config)
+    loose = tiny_reward_config.model_copy(update={"max_log_ppl": scored.log_ppl + 0.01})
+    strict = tiny_reward_config.model_copy(update={"max_log_ppl": scored.log_ppl - 0.01})
+    assert score_completions([STORIES[1]], loose)[0].reward == scored.reward
+    [disfluent] = score_completions([STORIES[1]], strict)
+    assert (disfluent.reward, disfluent.guard) == (-2.0, "disfluent")
+    assert disfluent.score == scored.score  # the metrics still show what the detector said
+
+
+def test_length_term_penalises_short_completions_linearly(tiny_reward_config):
+    config = tiny_reward_config.model_copy(update={"length_weight": 0.5, "length_target_tokens": 1000})
+    for base, shaped in zip(
+        score_completions(STORIES, tiny_reward_config), score_completions(STORIES, config), strict=True
+    ):
+        expected = base.score - 1.0 - 0.5 * (1 - base.num_tokens / 1000)
+        assert shaped.reward == pytest.approx(min(2.0, max(-2.0, expected)), abs=1e-6)
+    reached = config.model_copy(update={"length_target_tokens": 2})
+    assert [r.reward for r in score_completions(STORIES, reached)] == [
+        r.reward for r in score_completions(STORIES, tiny_reward_config)
+    ]
+
+
+def test_non_finite_score_gets_the_minimum(tiny_reward_config, monkeypatch):
+    from binoculars import ScoreDetails
+
+    class NaNScorer:
+        def score_details(self, texts):
+            return [ScoreDetails(float("nan"), float("nan"), float("nan"), 50) for _ in texts]
+
+    monkeypatch.setattr("binoculars_env.reward.get_scorer", lambda spec: NaNScorer())
+    [result] = score_completions([STORIES[0]], tiny_reward_config)
+    assert (result.reward, result.guard) == (-2.0, "non_finite")
+
+
+def test_monitoring_metrics(tiny_reward_config):
+    text = "the cat sat on the mat and the cat sat on the rug"
+    assert distinct_2(text) == pytest.approx(
+        8 / 12
+    )  # 12 bigrams, "the cat", "cat sat", "sat on", "on the" twice
+    [result] = score_completions([text], tiny_reward_config)
+    metrics = result.metrics()
+    assert set(metrics) == {
+        "binoculars_score", "log_ppl", "x_ppl", "num_tokens", "distinct_2", "flagged_as_ai", "guard_failed"
+    }  # fmt: skip
+    assert metrics["binoculars_score"] == result.score
+    assert metrics["distinct_2"] == distinct_2(text)
+    assert metrics["flagged_as_ai"] == float(result.score < 1.0)
+    assert metrics["log_ppl"] / metrics["x_ppl"] == pytest.approx(result.score, rel=1e-4)
+
+
+def test_threshold_from_calibration_file(tiny_reward_config, tmp_path):
+    path = tmp_path / "calibration.json"
+    save_thresholds(path, {"accuracy": 0.9, "low-fpr": 0.7})
+    uncalibrated = tiny_reward_config.model_copy(update={"threshold": None})
+    assert uncalibrated.resolved_threshold() == 1.0
+    calibrated = uncalibrated.model_copy(update={"calibration_file": str(path)})
+    assert calibrated.resolved_threshold() == 0.9
+    assert calibrated.model_copy(update={"threshold_key": "low-fpr"}).resolved_threshold() == 0.7
+    assert calibrated.model_copy(update={"threshold": 1.2}).resolved_threshold() == 1.2  # explicit wins
+    [result] = score_completions([STORIES[0]], calibrated)
+    assert result.reward == pytest.approx(min(2.0, max(-2.0, result.score - 0.9)))
+    with pytest.raises(KeyError, match="has no 'best' threshold .*accuracy"):
+        calibrated.model_copy(update={"threshold_key": "best"}).resolved_threshold()
+
+
+def test_completion_text_reads_every_message_shape():
+    class Message:  # like verifiers' pydantic AssistantMessage
+        role, content = "assistant", "from an object"
+
+    assert completion_text("plain") == "plain"
+    assert completion_text([{"role": "assistant", "content": "from a dict"}]) == "from a dict"
+    assert completion_text([Message()]) == "from an object"
+    parts = [
+        {"type": "text", "text": "one "},
+        {"type": "image_url", "image_url": {}},
+        {"type": "text", "text": "two"},
+    ]
+    assert completion_text([{"role": "assistant", "content": parts}]) == "one two"
+    assert completion_text([{"role": "assistant", "content": None}]) == ""
+    assert completion_text([]) == ""
+
+
+def test_one_scorer_per_configuration_loaded_lazily(tiny_reward_config):
+    before = scorer_pool.loaded_scorer_count()
+    same_scorer = tiny_reward_config.model_copy(
+        update={"threshold": 0.3, "min_tokens": 1, "length_weight": 1}
+    )
+    score_completions([STORIES[0]], tiny_reward_config)
+    score_completions([STORIES[0]], same_scorer)
+    assert scorer_pool.loaded_scorer_count() <= before + 1
+    other = tiny_reward_config.model_copy(update={"scorer_batch_size": 3})
+    count = scorer_pool.loaded_scorer_count()
+    score_completions([STORIES[0]], other)
+    assert scorer_pool.loaded_scorer_count() == count + 1
+
+
+def test_unloadable_scorer_is_a_clear_error(tiny_reward_config, tmp_path):
+    from binoculars import ModelLoadError
+
+    config = tiny_reward_config.model_copy(update={"observer_model": str(tmp_path / "no-such-model")})
+    with pytest.raises(ModelLoadError, match="no-such-model"):
+        score_completions([STORIES[0]], config)
