@@ -23,6 +23,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from binoculars_env.remote_scorer import RemoteScorerSpec, get_remote_scorer
 from binoculars_env.scorer_pool import ScorerSpec, get_scorer
 
 MIN_REWARD, MAX_REWARD = -2.0, 2.0
@@ -65,6 +66,15 @@ class RewardConfig(BaseModel):
     """v1 only: how long a reward call waits for concurrent rollouts to be scored in the same batch."""
     max_batch_size: int = Field(64, ge=1)
     """v1 only: a collected batch is scored at once when it reaches this size."""
+    scorer_url: str | None = None
+    """URL of a shared Binoculars scoring service (`python -m binoculars.serve`), e.g. `http://127.0.0.1:8000`.
+    When set, this process loads no model and `scorer_device`/`scorer_batch_size` are unused; the service must
+    serve the same `observer_model`, `performer_model` and `max_token_observed` (checked on first use)."""
+    scorer_timeout_s: float = Field(120.0, gt=0)
+    """`scorer_url` only: seconds one scoring request may take before it is retried."""
+    scorer_max_retries: int = Field(3, ge=0)
+    """`scorer_url` only: retries (exponential backoff) of a request that timed out or found the service
+    down or busy; then the reward call raises, never a default reward."""
 
     def scorer_spec(self) -> ScorerSpec:
         return ScorerSpec(
@@ -72,6 +82,18 @@ class RewardConfig(BaseModel):
             performer=self.performer_model,
             device=self.scorer_device,
             batch_size=self.scorer_batch_size,
+            max_token_observed=self.max_token_observed,
+        )
+
+    def remote_scorer_spec(self) -> RemoteScorerSpec:
+        if self.scorer_url is None:
+            raise ValueError("remote_scorer_spec() needs scorer_url")
+        return RemoteScorerSpec(
+            url=self.scorer_url,
+            timeout_s=self.scorer_timeout_s,
+            max_retries=self.scorer_max_retries,
+            observer=self.observer_model,
+            performer=self.performer_model,
             max_token_observed=self.max_token_observed,
         )
 
@@ -179,7 +201,12 @@ def score_completions(texts: list[str], config: RewardConfig) -> list[RewardResu
     threshold = config.resolved_threshold()
     plain = [strip_think(text) for text in texts]
     to_score = sorted({text for text in plain if text})
-    details = dict(zip(to_score, get_scorer(config.scorer_spec()).score_details(to_score), strict=True))
+    scorer = (
+        get_remote_scorer(config.remote_scorer_spec())
+        if config.scorer_url is not None
+        else get_scorer(config.scorer_spec())
+    )
+    details = dict(zip(to_score, scorer.score_details(to_score), strict=True))
     results = []
     for text in plain:
         if not text:

@@ -1,0 +1,93 @@
+"""Wire format of the Binoculars scoring service (`binoculars.serve`), shared by the server and its client.
+
+    POST /score   {"texts": ["...", ...]}
+              ->  {"results": [{"score": 0.93, "log_ppl": 2.1, "x_ppl": 2.26, "num_tokens": 87}, ...]}
+
+One result per text, in request order. JSON has no NaN: a score, log-ppl or x-ppl that is not a finite number
+(NaN for texts under 2 tokens) is sent as `null` and read back as NaN by `ScoreResponse.to_details()`.
+Requests are checked before they reach a batch (a bad request must not fail other clients' requests): a non-empty
+list of at most `MAX_TEXTS_PER_REQUEST` strings, each at most `MAX_TEXT_CHARS` characters of valid Unicode.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Annotated
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictStr, StringConstraints
+
+from binoculars.detector import ScoreDetails
+
+SCORE_PATH = "/score"
+HEALTH_PATH = "/health"
+INFO_PATH = "/info"
+MAX_TEXTS_PER_REQUEST = 1024
+MAX_TEXT_CHARS = 200_000  # far above any max_token_observed; bounds tokenizer work per text
+
+
+def _encodable(text: str) -> str:
+    """Reject lone surrogates (valid JSON escapes such as "\\ud800" that no tokenizer can encode)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as error:
+        raise ValueError(f"text is not valid Unicode: {error.reason} at position {error.start}") from None
+    return text
+
+
+Text = Annotated[StrictStr, StringConstraints(max_length=MAX_TEXT_CHARS), AfterValidator(_encodable)]
+
+
+class ScoreRequest(BaseModel):
+    """Texts to score."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    texts: list[Text] = Field(min_length=1, max_length=MAX_TEXTS_PER_REQUEST)
+
+
+class TextScore(BaseModel):
+    """One text's Binoculars score and its parts; `null` where the value is not finite (NaN)."""
+
+    score: float | None
+    log_ppl: float | None
+    x_ppl: float | None
+    num_tokens: int
+
+    @classmethod
+    def from_details(cls, details: ScoreDetails) -> TextScore:
+        def finite_or_none(value: float) -> float | None:
+            return value if math.isfinite(value) else None
+
+        return cls(
+            score=finite_or_none(details.score),
+            log_ppl=finite_or_none(details.log_ppl),
+            x_ppl=finite_or_none(details.x_ppl),
+            num_tokens=details.num_tokens,
+        )
+
+    def to_details(self) -> ScoreDetails:
+        def nan_if_none(value: float | None) -> float:
+            return math.nan if value is None else value
+
+        return ScoreDetails(
+            nan_if_none(self.score), nan_if_none(self.log_ppl), nan_if_none(self.x_ppl), self.num_tokens
+        )
+
+
+class ScoreResponse(BaseModel):
+    """One result per requested text, in request order."""
+
+    results: list[TextScore]
+
+    def to_details(self) -> list[ScoreDetails]:
+        return [result.to_details() for result in self.results]
+
+
+class ServiceInfo(BaseModel):
+    """What a running service scores with (`GET /info` -> {"model": ServiceInfo, "server": {...}})."""
+
+    observer: str
+    performer: str
+    max_token_observed: int
+    dtype: str | None
+    max_texts_per_request: int = MAX_TEXTS_PER_REQUEST
