@@ -1,1 +1,15 @@
-print("placeholder")
+"""Smoke rollouts: how does the policy do against the Binoculars reward before training?
+
+    uv run main.py                                   # Qwen/Qwen3-0.6B in an embedded server (vllm on GPU, else CPU)
+    uv run main.py --base-url http://localhost:8000/v1 --policy Qwen/Qwen3-0.6B   # any OpenAI-compatible server
+    uv run main.py --demo                            # offline, tiny models: the pipeline runs, scores are meaningless
+    uv run main.py --policy DIR --observer DIR --performer DIR --env-arg data_files=stories.jsonl   # local copies
+
+Prints a table (prompt, completion, Binoculars score, reward, guard flags) and a summary, and writes every rollout
+to outputs/smoke-<time>.jsonl. `uv run main.py --help` lists every knob.
+"""
+
+from smoke.cli import main
+
+if __name__ == "__main__":
+    raise SystemExit(main())

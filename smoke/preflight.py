@@ -1,0 +1,80 @@
+"""Check, before anything slow starts, that every model and the story data can be loaded; explain what to do if not.
+
+A hub id that is neither in the local cache nor reachable (offline machine, no hub access) fails here with one
+message that lists each missing piece and the exact flags that point main.py at local copies instead.
+"""
+
+from __future__ import annotations
+
+import shlex
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from smoke.errors import SmokeError
+
+# what each flag takes, for the message
+PLACEHOLDERS = {
+    "--policy": "/path/to/Qwen3-0.6B",
+    "--observer": "/path/to/Qwen2.5-0.5B",
+    "--performer": "/path/to/Qwen2.5-0.5B-Instruct",
+    "--env-arg data_files=": "/path/to/stories.jsonl",
+}
+
+
+@dataclass(frozen=True)
+class Requirement:
+    flag: str
+    """The flag that sets it (`--policy`, `--observer`, `--performer`, `--env-arg data_files=`)."""
+    role: str
+    value: str
+
+
+def model_problem(name_or_path: str) -> str | None:
+    """None when `name_or_path` is a model directory or a hub id whose config can be had, else why not."""
+    path = Path(name_or_path).expanduser()
+    if path.is_dir():
+        return None if (path / "config.json").exists() else f"directory {path} has no config.json"
+    if path.is_absolute() or name_or_path.startswith((".", "~")) or name_or_path.count("/") > 1:
+        return f"no such directory: {path}"
+    from transformers import AutoConfig
+
+    try:
+        AutoConfig.from_pretrained(name_or_path)
+    except (OSError, ValueError) as error:
+        return _first_line(error)
+    return None
+
+
+def check_models(models: list[Requirement]) -> list[tuple[Requirement, str]]:
+    """(requirement, why) for each model that cannot be loaded; the checks run concurrently."""
+    with ThreadPoolExecutor(max_workers=max(1, len(models))) as pool:
+        problems = list(pool.map(lambda r: model_problem(r.value), models))
+    return [(r, why) for r, why in zip(models, problems, strict=True) if why is not None]
+
+
+def raise_missing(failures: list[tuple[Requirement, str]], given: dict[str, str]) -> None:
+    """One SmokeError naming every failure and a ready-to-edit command using local paths for them."""
+    lines = ["smoke rollouts cannot start: these could not be loaded (offline, or not downloaded yet?)"]
+    lines += [f"  - {r.role} {r.value!r}: {why}" for r, why in failures]
+    failed_flags = {r.flag for r, _ in failures}
+    parts = ["uv run main.py"]
+    for flag, placeholder in PLACEHOLDERS.items():
+        value = placeholder if flag in failed_flags else given.get(flag)
+        if value is None:
+            continue
+        parts.append(f"{flag}{shlex.quote(value)}" if flag.endswith("=") else f"{flag} {shlex.quote(value)}")
+    lines += [
+        "Use local copies (model directories saved with save_pretrained or `hf download <id> --local-dir DIR`;",
+        "stories as json/jsonl/parquet with a `text` column):",
+        "  " + " ".join(parts),
+        "or see the pipeline run offline on tiny models (its scores are meaningless):",
+        "  uv run main.py --demo",
+    ]
+    raise SmokeError("\n".join(lines))
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip().splitlines()
+    line = text[0] if text else type(error).__name__
+    return line if len(line) <= 240 else line[:237] + "..."
