@@ -19,6 +19,7 @@ import functools
 import os
 import sys
 
+from binoculars import FALCON_7B_THRESHOLDS, Binoculars, ModelLoadError
 from binoculars.calibration import (
     DEFAULT_LOW_FPR_TARGET,
     DEFAULT_TARGET_FPRS,
@@ -233,9 +234,6 @@ def served_model(base_url: str, api_key: str) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    from binoculars import Binoculars, ModelLoadError
-    from binoculars.utils import FALCON_7B_THRESHOLDS
-
     try:
         if args.max_samples < 2:
             raise CalibrationDataError(f"--max-samples must be at least 2, got {args.max_samples}")
@@ -257,11 +255,8 @@ def main(argv: list[str] | None = None) -> int:
             batch_size=args.batch_size,
             thresholds=FALCON_7B_THRESHOLDS,  # unused here; passed to silence the "uncalibrated" warning
         )
-    except (
-        ModelLoadError,
-        ValueError,
-        RuntimeError,
-    ) as error:  # bad path/hub offline, dtype, tokenizers, device
+    except (ModelLoadError, ValueError, RuntimeError) as error:
+        # a bad path or an offline hub, an unknown dtype, mismatched tokenizers, a missing GPU
         return fail(error)
     scores = score_samples(bino, [s.text for s in chosen], args.batch_size)
     model_info = {
