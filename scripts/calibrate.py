@@ -61,10 +61,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     models.add_argument("--batch-size", type=int, default=8, help="texts per scoring call")
     models.add_argument(
-        "--dtype", default=None, help="model dtype, e.g. float32/bfloat16 (default: bf16 GPU, fp32 CPU)"
+        "--dtype", default=None, help="model dtype, e.g. float32/bfloat16; None: bf16 on GPU, fp32 on CPU"
     )
     models.add_argument(
-        "--device", default=None, help="device for both models (default: cuda:0 if present, else cpu)"
+        "--device", default=None, help="device for both models; None: cuda:0 if present, else cpu"
     )
 
     out = parser.add_argument_group("sampling and output")
@@ -94,7 +94,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--source",
         choices=["hub", "file", "tinystories"],
         default=None,
-        help="default: file if --data-file, else hub",
+        help="None: file if --data-file is given, else hub",
     )
     data.add_argument(
         "--data-file", default=None, help="local .json/.jsonl/.csv/.parquet with text and label columns"
@@ -105,24 +105,24 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     data.add_argument(
         "--text-column",
         default=None,
-        help=f"text column (default: {GHOSTBUSTER_TEXT_COLUMN!r} for the Ghostbuster default, else 'text')",
+        help=f"text column; None: {GHOSTBUSTER_TEXT_COLUMN!r} for the Ghostbuster default, else 'text'",
     )
     data.add_argument(
         "--label-column",
         default=None,
-        help=f"label column (default: {GHOSTBUSTER_LABEL_COLUMN!r} for the Ghostbuster default, else 'label')",
+        help=f"label column; None: {GHOSTBUSTER_LABEL_COLUMN!r} for the Ghostbuster default, else 'label'",
     )
     data.add_argument(
         "--ai-label",
         action="append",
         default=None,
-        help=f"label value meaning AI-generated, repeatable (default: {', '.join(DEFAULT_AI_VALUES)})",
+        help=f"label value meaning AI-generated, repeatable; None: {', '.join(DEFAULT_AI_VALUES)}",
     )
     data.add_argument(
         "--human-label",
         action="append",
         default=None,
-        help=f"label value meaning human-written, repeatable (default: {', '.join(DEFAULT_HUMAN_VALUES)})",
+        help=f"label value meaning human-written, repeatable; None: {', '.join(DEFAULT_HUMAN_VALUES)}",
     )
 
     gen = parser.add_argument_group("tinystories source (policy generations)")
@@ -130,7 +130,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--base-url", default=None, help="OpenAI-compatible endpoint, e.g. http://localhost:8000/v1"
     )
     gen.add_argument(
-        "--policy-model", default=None, help="model name on the server (default: its only model)"
+        "--policy-model", default=None, help="model name on the server; None: the one model it serves"
     )
     gen.add_argument(
         "--api-key", default=os.environ.get("OPENAI_API_KEY", "EMPTY"), help="API key ($OPENAI_API_KEY)"
