@@ -132,9 +132,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     gen.add_argument(
         "--policy-model", default=None, help="model name on the server; None: the one model it serves"
     )
-    gen.add_argument(
-        "--api-key", default=os.environ.get("OPENAI_API_KEY", "EMPTY"), help="API key ($OPENAI_API_KEY)"
-    )
+    gen.add_argument("--api-key", default=None, help="API key; None: $OPENAI_API_KEY, else 'EMPTY'")
     gen.add_argument("--stories-dataset", default=TINYSTORIES_DATASET, help="hub dataset of human stories")
     gen.add_argument("--stories-split", default="validation", help="split of --stories-dataset")
     gen.add_argument(
@@ -155,6 +153,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="do not send chat_template_kwargs={'enable_thinking': False} (servers that reject it)",
     )
     args = parser.parse_args(argv)
+    args.api_key = args.api_key or os.environ.get("OPENAI_API_KEY", "EMPTY")
     for fpr in [*args.target_fpr, args.low_fpr_target]:
         if not 0 < fpr < 1:
             parser.error(f"false-positive rates must lie strictly between 0 and 1, got {fpr}")
