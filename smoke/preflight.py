@@ -48,6 +48,8 @@ def model_problem(name_or_path: str) -> str | None:
 
 def check_models(models: list[Requirement]) -> list[tuple[Requirement, str]]:
     """(requirement, why) for each model that cannot be loaded; the checks run concurrently."""
+    import transformers.models.auto  # noqa: F401  (transformers' lazy imports are not thread-safe: import first)
+
     with ThreadPoolExecutor(max_workers=max(1, len(models))) as pool:
         problems = list(pool.map(lambda r: model_problem(r.value), models))
     return [(r, why) for r, why in zip(models, problems, strict=True) if why is not None]
