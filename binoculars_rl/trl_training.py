@@ -4,13 +4,12 @@ environment's reward, sample logging, and a final held-out evaluation with a deg
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import dataclass
 from pathlib import Path
 
 from binoculars_env.data import StoryPrompt, load_story_prompts
 
-from binoculars_rl.degeneracy import DegeneracyReport, degeneracy_report
+from binoculars_rl.evaluation import Evaluation, evaluate_texts, write_completions
 from binoculars_rl.generation import generate_completions
 from binoculars_rl.trl_args import TrainArguments, data_config, reward_config, run_name
 from binoculars_rl.trl_callbacks import SampleLogCallback
@@ -67,6 +66,10 @@ def build_training_run(train_args: TrainArguments, env_args, grpo_config, model_
     from trl import GRPOTrainer, get_peft_config, get_quantization_config
 
     output_dir = configure_run(train_args, grpo_config, model_config)
+    if train_args.final_eval and env_args.num_eval_examples < 2:
+        raise ValueError(
+            "the final evaluation's degeneracy report needs --num_eval_examples >= 2 (or --final_eval false)"
+        )
     data = data_config(env_args, seed=grpo_config.seed)
     train_prompts = load_story_prompts(data, "train")
     eval_prompts = load_story_prompts(data, "eval")
@@ -84,7 +87,7 @@ def build_training_run(train_args: TrainArguments, env_args, grpo_config, model_
     return TrainingRun(trainer, reward, eval_prompts, output_dir)
 
 
-def final_evaluation(run: TrainingRun, train_args: TrainArguments, grpo_config) -> DegeneracyReport:
+def final_evaluation(run: TrainingRun, train_args: TrainArguments, grpo_config) -> Evaluation:
     """Sample one completion per held-out prompt from the trained policy, score it with the environment's reward,
     and write `eval_completions.jsonl` and `eval_report.json` (mean reward + degeneracy report) to the run dir."""
     trainer = run.trainer
@@ -101,22 +104,8 @@ def final_evaluation(run: TrainingRun, train_args: TrainArguments, grpo_config) 
         seed=grpo_config.seed,
         desc="final eval",
     )
-    results = run.reward.score_texts(texts)
-    with (run.output_dir / "eval_completions.jsonl").open("w", encoding="utf-8") as out:
-        for prompt, text, result in zip(run.eval_prompts, texts, results, strict=True):
-            row = {"prompt": prompt.beginning, "completion": text, "reward": result.reward}
-            out.write(json.dumps({**row, **result.metrics(), "guard": result.guard}) + "\n")
-    report = degeneracy_report(
-        texts,
-        scores=[r.score for r in results],
-        threshold=run.reward.threshold,
-        num_tokens=[r.num_tokens for r in results],
-    )
-    summary = {
-        "num_prompts": len(texts),
-        "mean_reward": math.fsum(r.reward for r in results) / len(results),
-        "guard_rate": sum(r.guard is not None for r in results) / len(results),
-        "degeneracy": report.to_dict(),
-    }
-    (run.output_dir / "eval_report.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
-    return report
+    evaluation = evaluate_texts(texts, run.reward)
+    write_completions(run.output_dir / "eval_completions.jsonl", run.eval_prompts, texts, evaluation.results)
+    report_path = run.output_dir / "eval_report.json"
+    report_path.write_text(json.dumps(evaluation.summary(), indent=2) + "\n", encoding="utf-8")
+    return evaluation

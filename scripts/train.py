@@ -42,10 +42,9 @@ def main(argv: list[str]) -> int:
     run.trainer.train(resume_from_checkpoint=grpo_config.resume_from_checkpoint)
     run.trainer.save_model(str(run.output_dir))
     if train_args.final_eval:
-        report = final_evaluation(run, train_args, grpo_config)
-        console.print(
-            report_table(report, title=f"held-out evaluation ({run.output_dir / 'eval_report.json'})")
-        )
+        evaluation = final_evaluation(run, train_args, grpo_config)
+        console.print(report_table(evaluation.report, title="held-out evaluation"))
+        console.print(f"eval report: {run.output_dir / 'eval_report.json'}")
     return 0
 
 
