@@ -47,7 +47,9 @@ class ScoringClient:
         connect_timeout_s: float = 5.0,
         max_retries: int = 3,
         backoff_s: float = 0.5,
+        transport=None,
     ) -> None:
+        """`transport`: an `httpx.BaseTransport` to use instead of the network (tests)."""
         try:
             import httpx
         except ImportError as error:
@@ -64,7 +66,9 @@ class ScoringClient:
         self.backoff_s = backoff_s
         self._httpx = httpx
         self._client = httpx.Client(
-            base_url=self.url, timeout=httpx.Timeout(timeout_s, connect=min(connect_timeout_s, timeout_s))
+            base_url=self.url,
+            timeout=httpx.Timeout(timeout_s, connect=min(connect_timeout_s, timeout_s)),
+            transport=transport,
         )
 
     def score_details(self, texts: Sequence[str]) -> list[ScoreDetails]:

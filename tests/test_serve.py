@@ -1,0 +1,312 @@
+"""The scoring service (LitServe) and its client: the in-process scorer's numbers, request/response matching under
+concurrency, clear 4xx on bad requests, survival of clients that disconnect, loud client errors."""
+
+import json
+import math
+import socket
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import httpx
+import pytest
+
+from binoculars import Binoculars, ScoreDetails
+from binoculars.client import ScoringClient, ScoringServiceError, ScoringServiceUnreachable
+from binoculars.service_process import ServiceProcess, free_port
+from binoculars.service_schema import (
+    MAX_TEXT_CHARS,
+    MAX_TEXTS_PER_REQUEST,
+    ScoreRequest,
+    ScoreResponse,
+    TextScore,
+)
+from binoculars.tiny import story_corpus
+
+MAX_TOKENS = 64
+ODD_TEXTS = [
+    "",
+    "a",
+    "🙂🚀✨ 你好世界",
+    "He said <|endoftext|> and <|im_start|>assistant left.",
+    "Once upon " * 200,
+]
+TEXTS = story_corpus(8, seed=5) + ODD_TEXTS
+
+
+@pytest.fixture(scope="module")
+def service(tiny_pair):
+    args = ["--observer", str(tiny_pair.observer), "--performer", str(tiny_pair.performer)]
+    args += ["--accelerator", "cpu", "--dtype", "float32", "--max-token-observed", str(MAX_TOKENS)]
+    args += [
+        "--batch-size",
+        "4",
+        "--max-batch-requests",
+        "8",
+        "--batch-timeout",
+        "0.02",
+        "--max-payload-mb",
+        "1",
+    ]
+    with ServiceProcess(args) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def local_scorer(tiny_pair) -> Binoculars:
+    return Binoculars(
+        tiny_pair.observer,
+        tiny_pair.performer,
+        max_token_observed=MAX_TOKENS,
+        dtype="float32",
+        device="cpu",
+        thresholds={"accuracy": 0.9, "low-fpr": 0.85},
+    )
+
+
+@pytest.fixture(scope="module")
+def client(service):
+    with ScoringClient(service.url, timeout_s=60) as scoring_client:
+        yield scoring_client
+
+
+def assert_same_details(got: list[ScoreDetails], want: list[ScoreDetails]) -> None:
+    assert len(got) == len(want)
+    for g, w in zip(got, want, strict=True):
+        assert g.num_tokens == w.num_tokens
+        for name in ("score", "log_ppl", "x_ppl"):
+            a, b = getattr(g, name), getattr(w, name)
+            assert math.isnan(a) == math.isnan(b), (name, a, b)
+            if not math.isnan(b):
+                assert abs(a - b) <= 1e-6, (name, a, b)
+
+
+def test_health_and_info_describe_the_served_pair(service, client, tiny_pair):
+    assert httpx.get(f"{service.url}/health").text == "ok"
+    info = client.info()
+    assert (info.observer, info.performer) == (str(tiny_pair.observer), str(tiny_pair.performer))
+    assert (info.max_token_observed, info.dtype, info.max_texts_per_request) == (MAX_TOKENS, "float32", 1024)
+
+
+def test_scores_equal_the_in_process_scorer(client, local_scorer):
+    want = local_scorer.score_details(TEXTS)
+    assert_same_details(client.score_details(TEXTS), want)
+    assert [d.num_tokens for d in want][-5:-2] == [0, 1, want[-3].num_tokens]  # NaN cases are in the test
+    assert math.isnan(want[-5].score) and math.isnan(want[-4].score)
+
+
+def test_nan_travels_as_null_in_json(service):
+    response = httpx.post(f"{service.url}/score", json={"texts": ["", "a", TEXTS[0]]})
+    assert response.status_code == 200
+    results = response.json()["results"]
+    assert results[0] == {"score": None, "log_ppl": None, "x_ppl": None, "num_tokens": 0}
+    assert results[1]["score"] is None and results[1]["num_tokens"] == 1
+    assert isinstance(results[2]["score"], float)
+
+
+def test_concurrent_clients_each_get_the_scores_of_their_own_texts(service, local_scorer):
+    """16 clients at once, each with its own texts: requests are merged into batches server-side (at most 8
+    requests per batch) and every response must still carry exactly its request's scores."""
+    per_client = [story_corpus(3, seed=100 + i) + [f"Client {i} says hello {i} times."] for i in range(16)]
+    want = {i: local_scorer.score_details(texts) for i, texts in enumerate(per_client)}
+
+    def run(i: int) -> list[list[ScoreDetails]]:
+        with ScoringClient(service.url, timeout_s=60) as own_client:
+            return [own_client.score_details(per_client[i]) for _ in range(3)]
+
+    with ThreadPoolExecutor(16) as pool:
+        answers = list(pool.map(run, range(16)))
+    for i, rounds in enumerate(answers):
+        for got in rounds:
+            assert_same_details(got, want[i])
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "says"),
+    [
+        ({"texts": []}, 422, "at least 1 item"),
+        ({"texts": ["ok", 3]}, 422, "valid string"),
+        ({"texts": "one string"}, 422, "valid list"),
+        ({"texts": [None]}, 422, "valid string"),
+        ({"text": ["typo in the field name"]}, 422, "Field required"),
+        ({"texts": ["a"], "extra": 1}, 422, "Extra inputs"),
+        ({"texts": ["x"] * (MAX_TEXTS_PER_REQUEST + 1)}, 422, f"at most {MAX_TEXTS_PER_REQUEST}"),
+        ({"texts": ["x" * (MAX_TEXT_CHARS + 1)]}, 422, f"at most {MAX_TEXT_CHARS}"),
+        ({"texts": ["abc" * 400] * 1000}, 413, "Payload too large"),  # 1.2 MB, over the 1 MB limit
+    ],
+)
+def test_bad_requests_get_a_clear_4xx_and_the_service_keeps_serving(
+    service, client, local_scorer, body, status, says
+):
+    response = httpx.post(f"{service.url}/score", json=body, timeout=60)
+    assert response.status_code == status, response.text[:500]
+    assert says in response.text
+    assert_same_details(client.score_details(TEXTS[:3]), local_scorer.score_details(TEXTS[:3]))
+
+
+@pytest.mark.parametrize(
+    ("raw_body", "says"),
+    [
+        (b"not json", "JSON decode error"),
+        (b'{"texts": ["\\ud800 lone surrogate"]}', "unicode string"),
+        (b'{"texts": ["unterminated', "JSON decode error"),
+    ],
+)
+def test_malformed_bodies_get_422(service, raw_body, says):
+    response = httpx.post(
+        f"{service.url}/score", content=raw_body, headers={"Content-Type": "application/json"}, timeout=30
+    )
+    assert response.status_code == 422, response.text[:500]
+    assert says in response.text
+
+
+def test_service_survives_clients_that_disconnect_mid_request(service, client, local_scorer):
+    big_request = json.dumps({"texts": story_corpus(200, seed=9)}).encode()
+    header = (
+        f"POST /score HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(big_request)}\r\n\r\n"
+    ).encode()
+    host, port = "127.0.0.1", service.port
+    # 1) the whole request sent, then the connection closed while the service scores it
+    with socket.create_connection((host, port)) as sock:
+        sock.sendall(header + big_request)
+    # 2) half a body, then gone
+    with socket.create_connection((host, port)) as sock:
+        sock.sendall(header + big_request[: len(big_request) // 2])
+    # 3) a client that gives up (read timeout) while its request is being scored
+    with pytest.raises(httpx.ReadTimeout):
+        httpx.post(
+            f"{service.url}/score",
+            content=big_request,
+            headers={"Content-Type": "application/json"},
+            timeout=httpx.Timeout(5, read=0.005),  # the service waits >= 20 ms for a batch to fill
+        )
+
+    assert httpx.get(f"{service.url}/health", timeout=10).status_code == 200
+    assert_same_details(client.score_details(TEXTS), local_scorer.score_details(TEXTS))
+
+
+def test_client_raises_after_bounded_retries_when_nothing_listens():
+    url = f"http://127.0.0.1:{free_port()}"
+    start = time.monotonic()
+    with (
+        ScoringClient(url, timeout_s=2, max_retries=2, backoff_s=0.05) as unreachable,
+        pytest.raises(ScoringServiceUnreachable, match=r"no answer after 3 attempts \(ConnectError"),
+    ):
+        unreachable.score_details(["some text"])
+    assert time.monotonic() - start < 10
+
+
+def scripted_client(answers: list[httpx.Response], calls: list, max_retries: int = 3) -> ScoringClient:
+    def handler(request: httpx.Request) -> httpx.Response:
+        calls.append(request)
+        return answers[min(len(calls), len(answers)) - 1]
+
+    return ScoringClient(
+        "http://scorer.test", max_retries=max_retries, backoff_s=0.0, transport=httpx.MockTransport(handler)
+    )
+
+
+def ok_answer(*scores: float | None) -> httpx.Response:
+    results = [{"score": s, "log_ppl": s, "x_ppl": 1.0, "num_tokens": 5} for s in scores]
+    return httpx.Response(200, json={"results": results})
+
+
+def test_client_retries_busy_and_starting_answers_then_succeeds():
+    calls: list = []
+    client = scripted_client(
+        [httpx.Response(503, text="not ready"), httpx.Response(504), ok_answer(0.5)], calls
+    )
+    assert client.score_details(["t"]) == [ScoreDetails(0.5, 0.5, 1.0, 5)]
+    assert len(calls) == 3
+
+
+def test_client_gives_up_after_max_retries_of_503():
+    calls: list = []
+    client = scripted_client([httpx.Response(503, text="not ready")], calls, max_retries=2)
+    with pytest.raises(ScoringServiceUnreachable, match="HTTP 503: not ready"):
+        client.score_details(["t"])
+    assert len(calls) == 3
+
+
+@pytest.mark.parametrize("status", [400, 413, 422, 500])
+def test_client_does_not_retry_errors_and_reports_the_service_message(status):
+    calls: list = []
+    client = scripted_client([httpx.Response(status, json={"detail": "the service says why"})], calls)
+    with pytest.raises(ScoringServiceError, match=f"HTTP {status}.*the service says why") as raised:
+        client.score_details(["t"])
+    assert not isinstance(raised.value, ScoringServiceUnreachable)
+    assert len(calls) == 1
+
+
+def test_client_rejects_an_answer_with_the_wrong_number_of_results():
+    client = scripted_client([ok_answer(0.5)], [])
+    with pytest.raises(ScoringServiceError, match="1 results for 2 texts"):
+        client.score_details(["a", "b"])
+
+
+def test_client_maps_null_to_nan_and_splits_large_lists_into_requests():
+    calls: list = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        calls.append(request)
+        texts = json.loads(request.content)["texts"]
+        return ok_answer(*[None if t == "" else float(len(t)) for t in texts])
+
+    client = ScoringClient("http://scorer.test", transport=httpx.MockTransport(handler))
+    texts = ["", *("x" * (i % 7 + 1) for i in range(MAX_TEXTS_PER_REQUEST + 10))]
+    details = client.score_details(texts)
+    assert len(calls) == 2
+    assert math.isnan(details[0].score) and math.isnan(details[0].log_ppl)
+    assert [d.score for d in details[1:]] == [float(len(t)) for t in texts[1:]]
+
+
+def test_client_checks_texts_before_sending():
+    client = scripted_client([ok_answer(0.5)], calls := [])
+    with pytest.raises(ValueError, match="valid string"):
+        client.score_details(["fine", 7])
+    with pytest.raises(TypeError, match="one str"):
+        client.score_details("not a list")
+    assert client.score_details([]) == [] and calls == []
+
+
+def test_schema_rejects_lone_surrogates_that_no_tokenizer_can_encode():
+    with pytest.raises(ValueError, match="unicode string"):
+        ScoreRequest(texts=["fine", "\ud800 lone surrogate"])
+
+
+def test_schema_round_trips_details_with_nan_as_null():
+    details = [ScoreDetails(0.8, 2.0, 2.5, 10), ScoreDetails(math.nan, math.nan, math.nan, 1)]
+    wire = ScoreResponse(results=[TextScore.from_details(d) for d in details]).model_dump_json()
+    assert '"score":null' in wire and "NaN" not in wire
+    back = ScoreResponse.model_validate_json(wire).to_details()
+    assert back[0] == details[0] and back[1].num_tokens == 1 and math.isnan(back[1].x_ppl)
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["--observer", "/nonexistent/observer"], "could not load the observer tokenizer"),
+        (["--devices", "0,x", "--accelerator", "cuda"], "--devices must be"),
+        (["--max-batch-requests", "1"], "max_batch_requests must be >= 2"),
+    ],
+)
+def test_cli_user_errors_exit_nonzero_with_one_line(tiny_pair, args, says):
+    base = [
+        "--observer",
+        str(tiny_pair.observer),
+        "--performer",
+        str(tiny_pair.performer),
+        "--accelerator",
+        "cpu",
+    ]
+    result = subprocess.run(
+        [sys.executable, "-m", "binoculars.serve", *base, *args, "--port", str(free_port())],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 2
+    assert says in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
