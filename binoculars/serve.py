@@ -173,7 +173,7 @@ def _disable_half_installed_mcp() -> None:
     import litserve.mcp
     import litserve.server
 
-    if not litserve.mcp._is_mcp_installed:
+    if not getattr(litserve.mcp, "_is_mcp_installed", True):
         litserve.server._MCP_AVAILABLE = False
 
 
