@@ -9,6 +9,7 @@ import os
 import shutil
 import time
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import nullcontext
 from pathlib import Path
 
 from rich.console import Console
@@ -180,10 +181,10 @@ def run(args: argparse.Namespace, console: Console) -> None:
     except (OSError, KeyError, ValueError) as error:
         raise SmokeError(f"cannot read the threshold from calibration_file: {error}") from None
 
-    prompts = preflight(args, data_config, reward_config, policy, env_args, console)
+    prompts = preflight(args, data_config, reward_config, policy, console)
 
     from smoke.policy_server import embedded_server, external_server
-    from smoke.rollouts import Sampling, generate, score, write_jsonl
+    from smoke.rollouts import Sampling, generate, write_jsonl
 
     stamp = time.strftime("%Y%m%d-%H%M%S")
     output = args.output or Path("outputs") / f"smoke-{stamp}.jsonl"
@@ -197,7 +198,7 @@ def run(args: argparse.Namespace, console: Console) -> None:
     total = len(prompts) * args.rollouts_per_prompt
     with progress_bar(console) as progress:
         if args.base_url:
-            server_cm = _nullcontext(external_server(args.base_url, policy))
+            server_cm = nullcontext(external_server(args.base_url, policy))
         else:
             server_cm = embedded_server(
                 policy,
@@ -216,14 +217,15 @@ def run(args: argparse.Namespace, console: Console) -> None:
                 generate(server, prompts, args.rollouts_per_prompt, sampling, lambda: progress.advance(task))
             )
         # the policy server is stopped now: its memory is free for the scorer
-        load = progress.add_task(
-            f"loading the scorer ({reward_config.observer_model} / {reward_config.performer_model})",
-            total=None,
-        )
-        load_scorer(reward_config, env_args)
-        progress.update(load, total=1, completed=1)
+        if reward_config.scorer_url is None:
+            load = progress.add_task(
+                f"loading the scorer ({reward_config.observer_model} / {reward_config.performer_model})",
+                total=None,
+            )
+            load_scorer(reward_config)
+            progress.update(load, total=1, completed=1)
         task = progress.add_task("scoring with the env's reward", total=total)
-        score(rollouts, reward_config, lambda n: progress.advance(task, n))
+        score_rollouts(rollouts, reward_config, lambda n: progress.advance(task, n))
 
     write_jsonl(rollouts, output)
     from smoke.report import print_report
@@ -236,16 +238,16 @@ def run(args: argparse.Namespace, console: Console) -> None:
         )
 
 
-def preflight(args, data_config, reward_config, policy: str, env_args: dict, console: Console):
+def preflight(args, data_config, reward_config, policy: str, console: Console):
     """The prompts, once every model and the data are known to load; else one SmokeError that says what to do."""
     from binoculars_env.data import load_story_prompts
 
     from smoke.preflight import Requirement, check_models, raise_missing
 
-    models = [
-        Requirement("--observer", "observer", reward_config.observer_model),
-        Requirement("--performer", "performer", reward_config.performer_model),
-    ]
+    models = []
+    if reward_config.scorer_url is None:  # else the scoring service holds the pair
+        models.append(Requirement("--observer", "observer", reward_config.observer_model))
+        models.append(Requirement("--performer", "performer", reward_config.performer_model))
     if not args.base_url:
         models.insert(0, Requirement("--policy", "policy", policy))
     given = {"--policy": policy, "--observer": reward_config.observer_model}
@@ -275,7 +277,7 @@ def preflight(args, data_config, reward_config, policy: str, env_args: dict, con
     return prompts
 
 
-def load_scorer(reward_config, env_args: dict) -> None:
+def load_scorer(reward_config) -> None:
     from binoculars_env.scorer_pool import get_scorer
 
     from binoculars import ModelLoadError
@@ -284,6 +286,16 @@ def load_scorer(reward_config, env_args: dict) -> None:
         get_scorer(reward_config.scorer_spec())
     except ModelLoadError as error:
         raise SmokeError(str(error)) from None
+
+
+def score_rollouts(rollouts, reward_config, on_batch) -> None:
+    from binoculars.client import ScoringServiceError
+    from smoke.rollouts import score
+
+    try:
+        score(rollouts, reward_config, on_batch)
+    except ScoringServiceError as error:
+        raise SmokeError(f"the scoring service at {reward_config.scorer_url} failed: {error}") from None
 
 
 def demo_models(directory: Path, console: Console):
@@ -327,14 +339,3 @@ def _finish_all(progress: Progress) -> None:
     for task in progress.tasks:
         if not task.finished:
             progress.update(task.id, total=1, completed=1)
-
-
-class _nullcontext:
-    def __init__(self, value):
-        self.value = value
-
-    def __enter__(self):
-        return self.value
-
-    def __exit__(self, *exc):
-        return False
