@@ -88,7 +88,6 @@ def _row(story: StoryPrompt) -> dict:
         "prompt": story.messages(),
         "answer": story.reference,
         "info": {"story_beginning": story.beginning},
-        "task": ENV_ID,
     }
 
 

@@ -24,8 +24,10 @@ SCRIPTED_REPLIES = [
 
 @pytest.fixture(scope="session")
 def tiny_pair(tmp_path_factory) -> TinyPair:
-    """Paths of a tiny observer, performer and policy sharing one byte-level BPE tokenizer."""
-    return build_tiny_pair(tmp_path_factory.mktemp("tiny_models"))
+    """Paths of a tiny observer, performer and policy sharing one byte-level BPE tokenizer (built once into
+    $BINOCULARS_ENV_TINY_MODELS when set, so CI's several env venvs share one build)."""
+    shared = os.environ.get("BINOCULARS_ENV_TINY_MODELS")
+    return build_tiny_pair(shared or tmp_path_factory.mktemp("tiny_models"))
 
 
 @pytest.fixture(scope="session")
