@@ -56,7 +56,7 @@ def test_v1_task_config_takes_scorer_url_and_batches_rollouts_through_the_servic
     service, tiny_reward_config
 ):
     config = BinocularsTaskConfig(
-        **tiny_reward_config.model_dump(),
+        **tiny_reward_config.model_dump(exclude={"scorer_url", "scorer_timeout_s", "scorer_max_retries"}),
         scorer_url=service.url,
         scorer_timeout_s=30,
         scorer_max_retries=1,
