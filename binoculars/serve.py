@@ -153,6 +153,7 @@ def build_server(
         info_path=INFO_PATH,
         model_metadata=settings.info().model_dump(),
         max_payload_size=int(max_payload_mb * 2**20),
+        fast_queue=True,  # ZeroMQ between the HTTP server and the replicas instead of multiprocessing queues
     )
     server.app.add_exception_handler(RequestValidationError, _validation_error_response)
     return server
