@@ -119,3 +119,19 @@ def test_legacy_vf_eval_saves_rewards_and_metrics(env_args, chat_server, tmp_pat
         assert row["reward"] == pytest.approx(metrics["binoculars_reward"])
         assert row["reward"] == pytest.approx(expected_reward(row["completion"], env_args), abs=1e-4)
     assert {completion_text(r["completion"]) for r in rows} <= set(SCRIPTED_REPLIES)
+
+
+def test_independent_scoring_scores_each_rollout_alone(env_args, chat_server, monkeypatch):
+    monkeypatch.setenv("STUB_API_KEY", "unused")
+    env = load_environment(**env_args)
+    client = vf.ClientConfig(api_base_url=chat_server.base_url, api_key_var="STUB_API_KEY")
+    results = env.evaluate_sync(
+        client=client,
+        model="scripted-policy",
+        num_examples=1,
+        rollouts_per_example=4,
+        independent_scoring=True,
+    )
+    for output in results["outputs"]:
+        assert set(output["metrics"]) >= REWARD_NAMES
+        assert output["reward"] == pytest.approx(expected_reward(output["completion"], env_args), abs=1e-4)
