@@ -20,7 +20,8 @@ make_venv() {  # make_venv <name> <installer: pip|uv> <editable: -e|""> <verifie
   if [ "$2" = pip ]; then
     "$venv/bin/pip" install --quiet $3 "$ENV_DIR[test]" "verifiers==$4"
   else
-    VIRTUAL_ENV=$venv uv pip install --quiet $3 "$ENV_DIR[test]" "verifiers==$4"
+    # --reinstall-package: uv would otherwise keep a wheel built from an older checkout
+    VIRTUAL_ENV=$venv uv pip install --quiet --reinstall-package binoculars-env $3 "$ENV_DIR[test]" "verifiers==$4"
   fi
 }
 
