@@ -5,8 +5,9 @@
 `score` is the Binoculars score of the completion's plain text (higher looks more human), `threshold` the
 detector's decision boundary, `shortfall` how far the text falls short of `length_target_tokens` (0..1).
 Guards give the worst reward, -2, never the top: empty text (also after `<think>` blocks are removed),
-fewer than `min_tokens` tokens, a non-finite score, and text whose performer log-perplexity is above
-`max_log_ppl` (gibberish has high perplexity, and high perplexity fools Binoculars into "human").
+fewer than `min_tokens` tokens, a non-finite score, text whose performer log-perplexity is above
+`max_log_ppl` (gibberish has high perplexity, and high perplexity fools Binoculars into "human"), and
+repetitive text (distinct-2 below `min_distinct_2`).
 
 `score_completions(texts, config)` is the one synchronous entry point; both verifiers stacks and a trainer
 that calls the reward directly use it.
@@ -58,6 +59,10 @@ class RewardConfig(BaseModel):
     max_log_ppl: float | None = 5.0
     """Fluency ceiling: completions whose performer log-perplexity (nats/token) is above it get -2.
     None disables it."""
+    min_distinct_2: float | None = Field(0.5, ge=0, le=1)
+    """Repetition guard: completions whose distinct-2 (unique / all whitespace-separated word bigrams) is
+    below it get -2 (repeating a phrase is a cheap way to look human to Binoculars). Text with fewer than two
+    words has distinct-2 0. None disables it."""
     length_target_tokens: int = Field(64, ge=1)
     """Completions shorter than this lose up to `length_weight` (linearly, 0 at the target)."""
     length_weight: float = Field(0.5, ge=0)
@@ -140,7 +145,8 @@ class RewardResult:
     flagged_as_ai: bool
     """The detector calls it AI-generated (score < threshold)."""
     guard: str | None
-    """The guard that set the reward to -2 (`empty`, `too_short`, `non_finite`, `disfluent`), else None."""
+    """The guard that set the reward to -2 (`empty`, `too_short`, `non_finite`, `disfluent`,
+    `repetitive`), else None."""
 
     def metrics(self) -> dict[str, float]:
         """Weight-0 monitoring values, always finite (NaN parts report 0.0; `guard_failed` marks them)."""
@@ -214,7 +220,8 @@ def score_completions(texts: list[str], config: RewardConfig) -> list[RewardResu
             results.append(RewardResult(MIN_REWARD, nan, nan, nan, 0, 0.0, False, "empty"))
             continue
         d = details[text]
-        guard = _guard(d.score, d.log_ppl, d.x_ppl, d.num_tokens, config)
+        distinct = distinct_2(text)
+        guard = _guard(d.score, d.log_ppl, d.x_ppl, d.num_tokens, distinct, config)
         shortfall = max(0.0, 1.0 - d.num_tokens / config.length_target_tokens)
         reward = (
             MIN_REWARD
@@ -228,7 +235,7 @@ def score_completions(texts: list[str], config: RewardConfig) -> list[RewardResu
                 log_ppl=d.log_ppl,
                 x_ppl=d.x_ppl,
                 num_tokens=d.num_tokens,
-                distinct_2=distinct_2(text),
+                distinct_2=distinct,
                 flagged_as_ai=d.score < threshold,
                 guard=guard,
             )
@@ -236,13 +243,17 @@ def score_completions(texts: list[str], config: RewardConfig) -> list[RewardResu
     return results
 
 
-def _guard(score: float, log_ppl: float, x_ppl: float, num_tokens: int, config: RewardConfig) -> str | None:
+def _guard(
+    score: float, log_ppl: float, x_ppl: float, num_tokens: int, distinct: float, config: RewardConfig
+) -> str | None:
     if num_tokens < max(config.min_tokens, 2):
         return "too_short"
     if not all(math.isfinite(v) for v in (score, log_ppl, x_ppl)):
         return "non_finite"
     if config.max_log_ppl is not None and log_ppl > config.max_log_ppl:
         return "disfluent"
+    if config.min_distinct_2 is not None and distinct < config.min_distinct_2:
+        return "repetitive"
     return None
 
 

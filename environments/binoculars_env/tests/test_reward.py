@@ -110,6 +110,19 @@ def test_fluency_ceiling_guard(tiny_reward_config):
     assert disfluent.score == scored.score  # the metrics still show what the detector said
 
 
+def test_repetition_guard(tiny_reward_config):
+    looped = "The cat sat on the mat. " * 12
+    varied = STORIES[0]
+    assert distinct_2(looped) < 0.5 < distinct_2(varied)
+    guarded = tiny_reward_config.model_copy(update={"min_distinct_2": 0.5})
+    [repetitive, fine] = score_completions([looped, varied], guarded)
+    assert (repetitive.reward, repetitive.guard) == (-2.0, "repetitive")
+    assert fine.guard is None
+    [unguarded] = score_completions([looped], guarded.model_copy(update={"min_distinct_2": None}))
+    assert unguarded.guard is None and unguarded.reward > -2.0
+    assert repetitive.score == unguarded.score  # the metrics still show what the detector said
+
+
 def test_length_term_penalises_short_completions_linearly(tiny_reward_config):
     config = tiny_reward_config.model_copy(update={"length_weight": 0.5, "length_target_tokens": 1000})
     for base, shaped in zip(
