@@ -59,7 +59,7 @@ class RewardConfig(BaseModel):
     max_log_ppl: float | None = 5.0
     """Fluency ceiling: completions whose performer log-perplexity (nats/token) is above it get -2.
     None disables it."""
-    min_distinct_2: float | None = Field(0.5, ge=0, le=1)
+    min_distinct_2: float | None = Field(0.6, ge=0, le=1)
     """Repetition guard: completions whose distinct-2 (unique / all whitespace-separated word bigrams) is
     below it get -2 (repeating a phrase is a cheap way to look human to Binoculars). Text with fewer than two
     words has distinct-2 0. None disables it."""

@@ -114,7 +114,7 @@ def test_repetition_guard(tiny_reward_config):
     looped = "The cat sat on the mat. " * 12
     varied = STORIES[0]
     assert distinct_2(looped) < 0.5 < distinct_2(varied)
-    guarded = tiny_reward_config.model_copy(update={"min_distinct_2": 0.5})
+    guarded = tiny_reward_config.model_copy(update={"min_distinct_2": 0.5})  # the knob, not the default
     [repetitive, fine] = score_completions([looped, varied], guarded)
     assert (repetitive.reward, repetitive.guard) == (-2.0, "repetitive")
     assert fine.guard is None
