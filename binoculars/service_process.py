@@ -27,7 +27,7 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 class ServiceProcess:
     """`python -m binoculars.serve ARGS --host 127.0.0.1 --port <free>`, ready (all replicas loaded) on enter,
-    stopped with its worker processes on exit. Its output goes to `log_path`."""
+    stopped with its worker processes on exit. Its output goes to `log_path` (removed on exit)."""
 
     def __init__(self, args: list[str], *, ready_timeout_s: float = 180.0, port: int | None = None) -> None:
         self.args = list(args)
@@ -81,3 +81,4 @@ class ServiceProcess:
 
     def __exit__(self, *exc_info) -> None:
         self.stop()
+        self.log_path.unlink(missing_ok=True)

@@ -1,5 +1,6 @@
-"""`scorer_url`: rewards from a shared scoring service equal the in-process rewards; no model loads in the env
-process; a service with another model pair, or none at all, is a loud error, never a default reward."""
+"""binoculars-env's `scorer_url`: rewards from a shared scoring service equal the in-process rewards; no model
+loads in the env process; a service with another model pair, or none at all, is a loud error, never a default
+reward. (In the project's suite, not the env's own tests, so CI runs it where the `serve` extra is installed.)"""
 
 import asyncio
 import math
@@ -7,7 +8,7 @@ import math
 import pytest
 from binoculars_env import scorer_pool
 from binoculars_env.batching import batcher_for
-from binoculars_env.reward import score_completions
+from binoculars_env.reward import RewardConfig, score_completions
 from binoculars_env.taskset import BinocularsTaskConfig
 from pydantic import ValidationError
 
@@ -31,6 +32,22 @@ def assert_same_results(got_results, want_results) -> None:
         for name in ("reward", "score", "log_ppl", "x_ppl"):
             a, b = getattr(got, name), getattr(want, name)
             assert (math.isnan(a) and math.isnan(b)) or abs(a - b) <= 1e-6, (name, a, b)
+
+
+@pytest.fixture(scope="module")
+def tiny_reward_config(tiny_pair) -> RewardConfig:
+    """The tiny pair on CPU with the pure `clip(score - threshold)` reward (random models have high perplexity,
+    so the fluency, repetition and length terms are off)."""
+    return RewardConfig(
+        observer_model=str(tiny_pair.observer),
+        performer_model=str(tiny_pair.performer),
+        scorer_device="cpu",
+        threshold=1.0,
+        min_tokens=4,
+        max_log_ppl=None,
+        min_distinct_2=None,
+        length_weight=0.0,
+    )
 
 
 @pytest.fixture(scope="module")
