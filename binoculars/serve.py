@@ -246,13 +246,19 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {error}".splitlines()[0], file=sys.stderr)
         return 2
     logging.getLogger(__name__).info("serving %s", asdict(settings))
-    server.run(
-        host=args.host,
-        port=args.port,
-        log_level=args.log_level,
-        generate_client_file=False,
-        num_api_servers=None,
-    )
+    try:
+        server.run(
+            host=args.host,
+            port=args.port,
+            log_level=args.log_level,
+            generate_client_file=False,
+            num_api_servers=None,
+        )
+    except (
+        RuntimeError
+    ) as error:  # LitServe: "One or more workers failed to start" (their traceback is above)
+        print(f"error: {error}; see the replica's traceback above".splitlines()[0], file=sys.stderr)
+        return 1
     return 0
 
 

@@ -3,6 +3,7 @@ concurrency, clear 4xx on bad requests, survival of clients that disconnect, lou
 
 import json
 import math
+import shutil
 import socket
 import subprocess
 import sys
@@ -310,3 +311,27 @@ def test_cli_user_errors_exit_nonzero_with_one_line(tiny_pair, args, says):
     assert result.returncode == 2
     assert says in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+
+
+def test_cli_exits_nonzero_when_a_replica_cannot_load_the_models(tiny_pair, tmp_path):
+    broken = tmp_path / "performer"
+    shutil.copytree(tiny_pair.performer, broken)
+    (broken / "model.safetensors").write_text("not weights")  # the tokenizer loads; the model does not
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "binoculars.serve",
+            "--observer",
+            str(tiny_pair.observer),
+            "--performer",
+            str(broken),
+        ]
+        + ["--accelerator", "cpu", "--port", str(free_port())],
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1].startswith("error: One or more workers failed to start")
+    assert "SafetensorError" in result.stdout + result.stderr  # the replica's own error is logged before
