@@ -242,7 +242,7 @@ def preflight(args, data_config, reward_config, policy: str, console: Console):
     """The prompts, once every model and the data are known to load; else one SmokeError that says what to do."""
     from binoculars_env.data import load_story_prompts
 
-    from smoke.preflight import Requirement, check_models, raise_missing
+    from smoke.preflight import Requirement, check_models, import_transformers_before_threads, raise_missing
 
     models = []
     if reward_config.scorer_url is None:  # else the scoring service holds the pair
@@ -254,6 +254,7 @@ def preflight(args, data_config, reward_config, policy: str, console: Console):
     given["--performer"] = reward_config.performer_model
     if data_config.data_files is not None and isinstance(data_config.data_files, str):
         given["--env-arg data_files="] = data_config.data_files
+    import_transformers_before_threads()
     with (
         console.status("checking that the models and the story data can be loaded"),
         ThreadPoolExecutor(1) as pool,

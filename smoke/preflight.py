@@ -46,10 +46,19 @@ def model_problem(name_or_path: str) -> str | None:
     return None
 
 
-def check_models(models: list[Requirement]) -> list[tuple[Requirement, str]]:
-    """(requirement, why) for each model that cannot be loaded; the checks run concurrently."""
-    import transformers.models.auto  # noqa: F401  (transformers' lazy imports are not thread-safe: import first)
+def import_transformers_before_threads() -> None:
+    """transformers resolves its attributes lazily, and that is not thread-safe: a thread that touches
+    `transformers.X` while another is importing it fails (datasets' hashing does, when it sees transformers in
+    sys.modules). Resolve what the concurrent checks use before any thread starts."""
+    import transformers
+    import transformers.models.auto  # noqa: F401
 
+    _ = transformers.PreTrainedTokenizerBase, transformers.AutoConfig
+
+
+def check_models(models: list[Requirement]) -> list[tuple[Requirement, str]]:
+    """(requirement, why) for each model that cannot be loaded; the checks run concurrently (call
+    `import_transformers_before_threads` first)."""
     with ThreadPoolExecutor(max_workers=max(1, len(models))) as pool:
         problems = list(pool.map(lambda r: model_problem(r.value), models))
     return [(r, why) for r, why in zip(models, problems, strict=True) if why is not None]
