@@ -45,13 +45,16 @@ _group_caches: dict[str, ResultCache] = {}
 async def score_group(texts: list[str], config: RewardConfig) -> list[RewardResult]:
     """Results for a group of completions: one scorer call for the texts not seen recently."""
     cache = _group_caches.setdefault(config.cache_key(), ResultCache())
-    missing = sorted({text for text in texts if cache.get(text) is None})
+    # Held here, not re-read from the cache: other groups may evict entries while this one awaits the scorer.
+    known = {text: result for text in set(texts) if (result := cache.get(text)) is not None}
+    missing = sorted(set(texts) - known.keys())
     if missing:
         for text, result in zip(
             missing, await asyncio.to_thread(score_completions, missing, config), strict=True
         ):
             cache.put(text, result)
-    return [cache.get(text) for text in texts]
+            known[text] = result
+    return [known[text] for text in texts]
 
 
 class ScoreBatcher:

@@ -87,6 +87,15 @@ def test_group_scoring_is_one_call_per_group(tiny_reward_config, monkeypatch):
     assert results == score_completions(group, config)
 
 
+def test_group_results_survive_cache_eviction(tiny_reward_config, monkeypatch):
+    """A group larger than the cache (or evicted by other groups while it awaits) still gets every result."""
+    config = tiny_reward_config.model_copy(update={"threshold": 0.66})  # a fresh cache key
+    monkeypatch.setitem(batching._group_caches, config.cache_key(), batching.ResultCache(size=2))
+    group = TEXTS[:4]
+    results = asyncio.run(score_group(group, config))
+    assert results == score_completions(group, config)
+
+
 def test_batchers_are_per_event_loop_and_configuration(tiny_reward_config):
     async def batchers():
         return batcher_for(tiny_reward_config), batcher_for(tiny_reward_config.model_copy())
