@@ -33,7 +33,8 @@ def tiny_pair(tmp_path_factory) -> TinyPair:
 @pytest.fixture(scope="session")
 def tiny_reward_config(tiny_pair) -> RewardConfig:
     """The tiny pair on CPU with the pure `clip(score - threshold)` reward (random models have high
-    perplexity, so the fluency ceiling and length term are off; tests of those guards turn them on)."""
+    perplexity, so the fluency ceiling, repetition guard and length term are off; tests of those guards
+    turn them on)."""
     return RewardConfig(
         observer_model=str(tiny_pair.observer),
         performer_model=str(tiny_pair.performer),
@@ -41,6 +42,7 @@ def tiny_reward_config(tiny_pair) -> RewardConfig:
         threshold=1.0,
         min_tokens=4,
         max_log_ppl=None,
+        min_distinct_2=None,
         length_weight=0.0,
     )
 
@@ -50,7 +52,9 @@ def env_args(tiny_reward_config) -> dict:
     """load_environment / taskset arguments for the tiny models and the shipped sample stories."""
     return {
         **tiny_reward_config.model_dump(include={"observer_model", "performer_model", "scorer_device"}),
-        **tiny_reward_config.model_dump(include={"threshold", "min_tokens", "max_log_ppl", "length_weight"}),
+        **tiny_reward_config.model_dump(
+            include={"threshold", "min_tokens", "max_log_ppl", "min_distinct_2", "length_weight"}
+        ),
         "data_files": str(SAMPLE_DATA_FILE),
         "num_train_examples": 6,
         "num_eval_examples": 3,
