@@ -9,7 +9,7 @@ Prints a table (prompt, completion, Binoculars score, reward, guard flags) and a
 to outputs/smoke-<time>.jsonl. `uv run main.py --help` lists every knob.
 """
 
-from smoke.cli import main
+from binoculars_rl.smoke.cli import main
 
 if __name__ == "__main__":
     raise SystemExit(main())

@@ -21,7 +21,7 @@ import time
 from binoculars_env.batching import ScoreBatcher
 from binoculars_env.reward import RewardConfig, score_completions
 
-from binoculars.tiny import build_tiny_pair, story_corpus
+from binoculars.testing.tiny import build_tiny_pair, story_corpus
 
 
 def group_texts(round_index: int, group_size: int) -> list[str]:

@@ -22,7 +22,7 @@ import psutil
 import torch
 
 from binoculars import Binoculars
-from binoculars.tiny import build_tokenizer, story_corpus
+from binoculars.testing.tiny import build_tokenizer, story_corpus
 
 QWEN25_VOCAB = 151_936
 

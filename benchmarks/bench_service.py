@@ -31,8 +31,8 @@ from tqdm import tqdm
 
 from binoculars import Binoculars, ScoreDetails
 from binoculars.client import ScoringClient
-from binoculars.service_process import ServiceProcess
-from binoculars.tiny import build_tiny_pair, story_corpus
+from binoculars.testing.service_process import ServiceProcess
+from binoculars.testing.tiny import build_tiny_pair, story_corpus
 
 
 def client_texts(client: int, request: int, count: int, corpus: list[str]) -> list[str]:

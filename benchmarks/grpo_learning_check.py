@@ -24,7 +24,7 @@ from pathlib import Path
 from binoculars_env.data import SAMPLE_DATA_FILE
 from trl import TrlParser
 
-from binoculars.tiny import build_tiny_pair
+from binoculars.testing.tiny import build_tiny_pair
 from binoculars_rl.evaluation import evaluate_texts
 from binoculars_rl.generation import generate_completions
 from binoculars_rl.trl_args import parser_types

@@ -9,7 +9,7 @@ template collapse** when either criterion of `CollapseCriteria` holds:
 - `mean_pairwise_jaccard >= max_mean_jaccard` (default 0.5): on average two samples share half of their word
   vocabulary (word-set Jaccard). Different human TinyStories continuations sit around 0.15-0.25 (0.24 on the
   env's sample stories); stories written from one fill-in-the-blanks template sit around 0.75
-  (`binoculars.tiny.story_corpus`).
+  (`binoculars.testing.tiny.story_corpus`).
 
 Distinct-n is corpus-level (unique n-grams / all n-grams over every sample, Li et al. 2016). It shrinks as the
 sample grows, so it is reported but not used as a criterion.

@@ -19,7 +19,7 @@ import functools
 import os
 import sys
 
-from binoculars import FALCON_7B_THRESHOLDS, Binoculars, ModelLoadError
+from binoculars import DEFAULT_OBSERVER, DEFAULT_PERFORMER, FALCON_7B_THRESHOLDS, Binoculars, ModelLoadError
 from binoculars.calibration import (
     DEFAULT_LOW_FPR_TARGET,
     DEFAULT_TARGET_FPRS,
@@ -28,7 +28,7 @@ from binoculars.calibration import (
     score_samples,
     write_report,
 )
-from binoculars.calibration_sources import (
+from binoculars_rl.calibration_sources import (
     DEFAULT_AI_VALUES,
     DEFAULT_CONTINUATION_PROMPT,
     DEFAULT_HUMAN_VALUES,
@@ -50,12 +50,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         description=__doc__.split("\n\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter
     )
     models = parser.add_argument_group("scorer")
-    models.add_argument(
-        "--observer", default="Qwen/Qwen2.5-0.5B", help="observer model (hub id or local dir)"
-    )
-    models.add_argument(
-        "--performer", default="Qwen/Qwen2.5-0.5B-Instruct", help="performer model (hub id or dir)"
-    )
+    models.add_argument("--observer", default=DEFAULT_OBSERVER, help="observer model (hub id or local dir)")
+    models.add_argument("--performer", default=DEFAULT_PERFORMER, help="performer model (hub id or dir)")
     models.add_argument(
         "--max-tokens", type=int, default=512, help="tokens scored per text (max_token_observed)"
     )

@@ -26,7 +26,7 @@ from rich.console import Console
 from binoculars_rl.completions import COMPLETION_FIELDS, read_completions
 from binoculars_rl.degeneracy import CollapseCriteria
 from binoculars_rl.evaluation import checkpoint_completions, eval_prompts, evaluate_texts, write_completions
-from binoculars_rl.report_view import report_table
+from binoculars_rl.report import report_table
 from binoculars_rl.trl_reward import BinocularsReward
 
 

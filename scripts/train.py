@@ -19,7 +19,7 @@ import torch
 from rich.console import Console
 from trl import TrlParser
 
-from binoculars_rl.report_view import report_table
+from binoculars_rl.report import report_table
 from binoculars_rl.trl_args import parser_types
 from binoculars_rl.trl_training import build_training_run, final_evaluation
 

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from binoculars_env.data import DataConfig, story_beginning
 
 from binoculars import Binoculars, load_thresholds
 from binoculars.calibration import (
@@ -29,18 +30,16 @@ from binoculars.calibration import (
     score_samples,
     write_report,
 )
-from binoculars.calibration_sources import (
+from binoculars.testing.tiny import story_corpus
+from binoculars_rl.calibration_sources import (
     AI_CLASS,
     HUMAN_CLASS,
     CalibrationDataError,
     LabelledText,
     chat_continuations,
     load_labelled_file,
-    split_story,
-    strip_think,
     tinystories_vs_policy,
 )
-from binoculars.tiny import story_corpus
 
 REPO = Path(__file__).resolve().parents[1]
 PER_CLASS = 30
@@ -381,6 +380,10 @@ def test_tinystories_vs_policy_pairs_human_endings_with_policy_endings(chat_serv
     assert all(text.endswith("went home and slept. The end.") and "<think>" not in text for text in ai)
     assert all(body["chat_template_kwargs"] == {"enable_thinking": False} for body in chat_server.bodies)
     assert all("Once upon a time" in prompt for prompt in chat_server.prompts)
+    # The openings are cut as the env cuts its prompts, so calibration sees what training shows the policy.
+    cuts = {story_beginning(s, 2, DataConfig().prompt_max_words) for s in stories}
+    openings = [prompt.split("\n\n")[1] for prompt in chat_server.prompts]
+    assert sorted(openings) == sorted(o for o, rest in cuts if rest in human)
 
 
 def load_calibrate_script():
@@ -412,10 +415,3 @@ def test_cli_tinystories_source_needs_only_a_base_url(tiny_pair, chat_server, tm
     assert report["counts"]["ai"] == report["counts"]["human"] == 8
     assert len(chat_server.prompts) == 8
     assert 'no "low-fpr" threshold written' in capsys.readouterr().err
-
-
-def test_story_splitting_and_think_stripping():
-    assert split_story("One. Two! Three? Four.", 2) == ("One. Two!", "Three? Four.")
-    assert split_story("Only one sentence.", 2) is None
-    assert strip_think("<think>a\nb</think>\n\nHello") == "Hello"
-    assert strip_think("Hi <think>never closed") == "Hi"

@@ -10,7 +10,6 @@ prime-rl".)
 
 from __future__ import annotations
 
-import inspect
 import json
 import os
 import subprocess
@@ -20,7 +19,8 @@ from pathlib import Path
 
 import pytest
 import verifiers.v1 as vf
-from binoculars_env import load_environment
+from binoculars_env.data import DataConfig
+from binoculars_env.reward import RewardConfig
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIGS = REPO / "configs"
@@ -168,10 +168,10 @@ def test_unknown_env_arguments_are_rejected():
         resolved_env({**env, "taskset": {**env["taskset"], "observer_model": "x"}})
 
 
-def test_classic_signature_carries_the_design_arguments():
-    named = set(inspect.signature(load_environment).parameters) - {"settings"}
+def test_classic_arguments_are_the_config_fields_and_carry_the_design_arguments():
+    named = set(DataConfig.model_fields) | set(RewardConfig.model_fields)
     assert named >= CONTRACT_ARGS
-    # Every named argument is a v1 config field of the same name: the two stacks share one vocabulary.
+    # Every argument is a v1 config field of the same name: the two stacks share one vocabulary.
     block = legacy_args_as_env_block({name: None for name in named} | {"observer_model": "o"})
     assert set(block["taskset"]) | set(block["taskset"]["task"]) >= named
 

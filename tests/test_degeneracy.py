@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from binoculars_env.data import SAMPLE_DATA_FILE
 
-from binoculars.tiny import story_corpus
+from binoculars.testing.tiny import story_corpus
 from binoculars_rl.completions import read_completions
 from binoculars_rl.degeneracy import CollapseCriteria, degeneracy_report
 

@@ -8,7 +8,7 @@ import torch
 
 import binoculars
 from binoculars import Binoculars, ModelLoadError
-from binoculars.tiny import build_tokenizer, story_corpus
+from binoculars.testing.tiny import build_tokenizer, story_corpus
 
 ODD_TEXTS = [
     "",

@@ -16,11 +16,11 @@ import pytest
 from binoculars_env.data import SAMPLE_DATA_FILE
 from binoculars_env.reward import RewardConfig, score_completions
 
-from smoke.env_args import env_configs, parse_env_args
-from smoke.errors import SmokeError
-from smoke.preflight import Requirement, raise_missing
-from smoke.report import summarize
-from smoke.rollouts import Rollout
+from binoculars_rl.report import summarize
+from binoculars_rl.smoke.env_args import env_configs, parse_env_args
+from binoculars_rl.smoke.errors import SmokeError
+from binoculars_rl.smoke.preflight import Requirement, raise_missing
+from binoculars_rl.smoke.rollouts import Rollout
 
 ROOT = Path(__file__).resolve().parents[1]
 # The env package's tests own the scripted OpenAI-compatible server; reuse it rather than keep a second one.

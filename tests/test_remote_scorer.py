@@ -8,12 +8,12 @@ import math
 import pytest
 from binoculars_env import scorer_pool
 from binoculars_env.batching import batcher_for
-from binoculars_env.reward import RewardConfig, score_completions
+from binoculars_env.reward import score_completions
 from binoculars_env.taskset import BinocularsTaskConfig
 from pydantic import ValidationError
 
 from binoculars.client import ScoringServiceUnreachable
-from binoculars.service_process import ServiceProcess, free_port
+from binoculars.testing.service_process import ServiceProcess, free_port
 
 COMPLETIONS = [
     "The little fox ran to the river and found a friend. They played with a red ball all day.",
@@ -32,22 +32,6 @@ def assert_same_results(got_results, want_results) -> None:
         for name in ("reward", "score", "log_ppl", "x_ppl"):
             a, b = getattr(got, name), getattr(want, name)
             assert (math.isnan(a) and math.isnan(b)) or abs(a - b) <= 1e-6, (name, a, b)
-
-
-@pytest.fixture(scope="module")
-def tiny_reward_config(tiny_pair) -> RewardConfig:
-    """The tiny pair on CPU with the pure `clip(score - threshold)` reward (random models have high perplexity,
-    so the fluency, repetition and length terms are off)."""
-    return RewardConfig(
-        observer_model=str(tiny_pair.observer),
-        performer_model=str(tiny_pair.performer),
-        scorer_device="cpu",
-        threshold=1.0,
-        min_tokens=4,
-        max_log_ppl=None,
-        min_distinct_2=None,
-        length_weight=0.0,
-    )
 
 
 @pytest.fixture(scope="module")

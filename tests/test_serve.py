@@ -15,7 +15,6 @@ import pytest
 
 from binoculars import Binoculars, ScoreDetails
 from binoculars.client import ScoringClient, ScoringServiceError, ScoringServiceUnreachable
-from binoculars.service_process import ServiceProcess, free_port
 from binoculars.service_schema import (
     MAX_TEXT_CHARS,
     MAX_TEXTS_PER_REQUEST,
@@ -23,7 +22,8 @@ from binoculars.service_schema import (
     ScoreResponse,
     TextScore,
 )
-from binoculars.tiny import story_corpus
+from binoculars.testing.service_process import ServiceProcess, free_port
+from binoculars.testing.tiny import story_corpus
 
 MAX_TOKENS = 64
 ODD_TEXTS = [

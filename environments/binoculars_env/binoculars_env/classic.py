@@ -12,31 +12,19 @@ from typing import Any
 import verifiers as vf
 
 from binoculars_env.batching import score_group
-from binoculars_env.data import DataConfig, DataFiles, StoryPrompt, load_story_prompts
+from binoculars_env.data import DataConfig, StoryPrompt, load_story_prompts
 from binoculars_env.reward import METRIC_NAMES, RewardConfig, completion_text
 
 ENV_ID = "binoculars-env"
 
 
-def load_environment(
-    observer_model: str = "Qwen/Qwen2.5-0.5B",
-    performer_model: str = "Qwen/Qwen2.5-0.5B-Instruct",
-    threshold: float | None = None,
-    calibration_file: str | None = None,
-    threshold_key: str = "accuracy",
-    dataset_name: str = "roneneldan/TinyStories",
-    data_files: DataFiles | None = None,
-    num_train_examples: int = 10_000,
-    num_eval_examples: int = 200,
-    seed: int = 0,
-    scorer_device: str | None = None,
-    **settings: Any,
-) -> vf.SingleTurnEnv:
+def load_environment(**args: Any) -> vf.SingleTurnEnv:
     """A SingleTurnEnv rewarding story continuations that Binoculars judges human-written.
 
-    The named arguments are the common ones; every other field of `DataConfig` (prompt shape, splits) and
-    `RewardConfig` (guards, length term, scorer batch size) is accepted by name too — see the README's
-    argument table. Datasets are built lazily and the scorer loads on the first reward call.
+    Arguments are the fields of `DataConfig` (story source, splits, prompt shape) and `RewardConfig` (scorer
+    pair, threshold, guards, length term, scoring service) by name, with their defaults; an unknown name is a
+    `TypeError`, a bad value pydantic's `ValidationError`. Datasets are built lazily and the scorer loads on
+    the first reward call.
     """
     if not hasattr(vf, "SingleTurnEnv"):
         raise ImportError(
@@ -44,25 +32,11 @@ def load_environment(
             "as the v1 taskset binoculars_env.BinocularsTaskset instead: "
             "`vf-eval binoculars-env --env.agent.harness.id null ...`"
         )
-    given = dict(
-        observer_model=observer_model,
-        performer_model=performer_model,
-        threshold=threshold,
-        calibration_file=calibration_file,
-        threshold_key=threshold_key,
-        dataset_name=dataset_name,
-        data_files=data_files,
-        num_train_examples=num_train_examples,
-        num_eval_examples=num_eval_examples,
-        seed=seed,
-        scorer_device=scorer_device,
-        **settings,
-    )
-    unknown = set(given) - set(DataConfig.model_fields) - set(RewardConfig.model_fields)
+    unknown = set(args) - set(DataConfig.model_fields) - set(RewardConfig.model_fields)
     if unknown:
         raise TypeError(f"load_environment got unknown arguments {sorted(unknown)}")
-    data_config = DataConfig(**{k: v for k, v in given.items() if k in DataConfig.model_fields})
-    reward_config = RewardConfig(**{k: v for k, v in given.items() if k in RewardConfig.model_fields})
+    data_config = DataConfig(**{k: v for k, v in args.items() if k in DataConfig.model_fields})
+    reward_config = RewardConfig(**{k: v for k, v in args.items() if k in RewardConfig.model_fields})
     reward_config.resolved_threshold()  # a bad calibration_file fails here, before any rollout
 
     from binoculars_env.classic_rubric import BinocularsRubric
@@ -72,7 +46,7 @@ def load_environment(
         eval_dataset=lambda: build_dataset(data_config, "eval"),
         rubric=BinocularsRubric(group_reward_functions(reward_config)),
         env_id=ENV_ID,
-        env_args=given,
+        env_args=args,
     )
 
 

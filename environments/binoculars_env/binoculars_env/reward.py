@@ -24,6 +24,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from binoculars.defaults import DEFAULT_OBSERVER, DEFAULT_PERFORMER
 from binoculars_env.remote_scorer import RemoteScorerSpec, get_remote_scorer
 from binoculars_env.scorer_pool import ScorerSpec, get_scorer
 
@@ -37,9 +38,9 @@ class RewardConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
 
-    observer_model: str = "Qwen/Qwen2.5-0.5B"
+    observer_model: str = DEFAULT_OBSERVER
     """Binoculars observer (hub id or local directory)."""
-    performer_model: str = "Qwen/Qwen2.5-0.5B-Instruct"
+    performer_model: str = DEFAULT_PERFORMER
     """Binoculars performer; must share the observer's tokenizer."""
     scorer_device: str | None = None
     """Device of both scorer models, e.g. `cuda:1` or `cpu`; None: `cuda:0` if available, else CPU."""

@@ -14,6 +14,14 @@ import time
 
 from aiohttp import web
 
+# Completions the scripted policy sends back: ordinary prose, a reasoning block, nothing, and odd input.
+SCRIPTED_REPLIES = [
+    "The little fox ran to the river and found a friend. They played with a red ball until the sun went down.",
+    "<think>I should write a happy ending.</think>Mia smiled at Tom, and they walked home together, holding hands.",
+    "",
+    "Then the bird sang a song for everyone in the garden, and all the animals danced in the warm sun. 🙂",
+]
+
 
 class ScriptedChatServer:
     def __init__(self, replies: list[str], model: str = "scripted-policy") -> None:

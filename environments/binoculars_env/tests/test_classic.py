@@ -13,7 +13,7 @@ from binoculars_env import batching
 from binoculars_env.classic import load_environment
 from binoculars_env.data import INSTRUCTION
 from binoculars_env.reward import METRIC_NAMES, completion_text
-from conftest import SCRIPTED_REPLIES
+from openai_stub import SCRIPTED_REPLIES
 from reference_scores import reference_reward
 
 REWARD_NAMES = {"binoculars_reward", *METRIC_NAMES}

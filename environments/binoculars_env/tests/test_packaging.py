@@ -1,6 +1,7 @@
-"""The installed distribution carries both `binoculars_env` and the project's `binoculars` detector."""
+"""Each import package comes from exactly one installed distribution: `binoculars_env` from binoculars-env, the
+project's detector `binoculars` from binoculars-detector (never PyPI's unrelated `binoculars`)."""
 
-from importlib.metadata import PackageNotFoundError, distribution
+from importlib.metadata import PackageNotFoundError, distribution, requires
 from pathlib import Path
 
 import binoculars_env
@@ -8,27 +9,38 @@ import pytest
 
 import binoculars
 
-REPO_LIBRARY = Path(__file__).resolve().parents[3] / "binoculars"
+REPO = Path(__file__).resolve().parents[3]
 
 
-def test_binoculars_is_the_projects_detector_from_the_env_distribution():
+def installed_files(name: str) -> set[str]:
+    return {str(f) for f in distribution(name).files}
+
+
+def test_the_env_ships_only_binoculars_env_and_depends_on_the_detector_by_name():
     from binoculars import Binoculars, ScoreDetails  # PyPI's unrelated `binoculars` has neither
-    from binoculars.tiny import build_tiny_pair
 
-    assert callable(Binoculars.score_details) and ScoreDetails and build_tiny_pair
-    files = {str(f) for f in distribution("binoculars-env").files}
-    if any(f.endswith(".pth") for f in files):  # editable: both packages resolve into the checkout
-        assert Path(binoculars.__file__).resolve() == (REPO_LIBRARY / "__init__.py").resolve()
-        assert Path(binoculars_env.__file__).resolve().parents[2] == REPO_LIBRARY.parent / "environments"
-    else:  # wheel: both packages are copied into site-packages
-        assert {"binoculars/detector.py", "binoculars/metrics.py", "binoculars_env/reward.py"} <= files
-        assert {"binoculars_env/sample_stories.jsonl"} <= files
-        assert "site-packages" in binoculars.__file__ and "site-packages" in binoculars_env.__file__
-        assert (Path(binoculars.__file__).parent / "detector.py").read_text() == (
-            REPO_LIBRARY / "detector.py"
-        ).read_text()
-
-
-def test_no_separate_binoculars_distribution_is_installed():
+    assert callable(Binoculars.score_details) and ScoreDetails
+    assert not [f for f in installed_files("binoculars-env") if f.startswith("binoculars/")]
+    assert any(r.startswith("binoculars-detector") for r in requires("binoculars-env"))
     with pytest.raises(PackageNotFoundError):
         distribution("binoculars")
+
+
+@pytest.mark.parametrize(
+    ("module", "dist", "source_dir"),
+    [
+        (binoculars, "binoculars-detector", REPO / "binoculars"),
+        (binoculars_env, "binoculars-env", REPO / "environments/binoculars_env"),
+    ],
+)
+def test_each_package_comes_from_its_own_distribution(module, dist, source_dir):
+    package = Path(module.__file__).parent
+    files = installed_files(dist)
+    if any(f.endswith(".pth") for f in files):  # editable: the package resolves into the checkout
+        assert package.resolve() == (source_dir / package.name).resolve()
+    else:  # wheel: copied into site-packages, identical to the checkout
+        assert "site-packages" in str(package)
+        assert f"{package.name}/__init__.py" in files
+        assert (package / "__init__.py").read_text() == (
+            source_dir / package.name / "__init__.py"
+        ).read_text()

@@ -15,7 +15,7 @@ import verifiers.v1 as vf
 from binoculars_env.data import INSTRUCTION, DataConfig, load_story_prompts
 from binoculars_env.reward import METRIC_NAMES
 from binoculars_env.taskset import BinocularsTask, BinocularsTaskset, BinocularsTasksetConfig
-from conftest import SCRIPTED_REPLIES
+from openai_stub import SCRIPTED_REPLIES
 from reference_scores import reference_reward
 from verifiers.v1.utils.loaders import taskset_class, taskset_config_type
 

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from smoke.errors import SmokeError
+from binoculars_rl.smoke.errors import SmokeError
 
 Backend = Literal["auto", "vllm", "transformers"]
 

@@ -18,8 +18,8 @@ from typing import Any
 from binoculars_env.data import StoryPrompt
 from binoculars_env.reward import RewardConfig, RewardResult, score_completions
 
-from smoke.errors import SmokeError
-from smoke.policy_server import PolicyServer
+from binoculars_rl.smoke.errors import SmokeError
+from binoculars_rl.smoke.policy_server import PolicyServer
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from binoculars_env.data import DataConfig
 from binoculars_env.reward import RewardConfig
 from pydantic import ValidationError
 
-from smoke.errors import SmokeError
+from binoculars_rl.smoke.errors import SmokeError
 
 ENV_ARG_NAMES = tuple(sorted(set(DataConfig.model_fields) | set(RewardConfig.model_fields)))
 

@@ -28,7 +28,8 @@ import litserve as ls
 from fastapi import Request, Response
 from fastapi.exceptions import RequestValidationError
 
-from binoculars.detector import DEFAULT_OBSERVER, DEFAULT_PERFORMER, ModelLoadError, ScoreDetails
+from binoculars.defaults import DEFAULT_OBSERVER, DEFAULT_PERFORMER
+from binoculars.detector import ModelLoadError, ScoreDetails
 from binoculars.service_schema import (
     HEALTH_PATH,
     INFO_PATH,

@@ -3,7 +3,7 @@
 Convention: the positive class is AI-generated text (label 1, `AI_CLASS`); human-written text is label 0.
 A Binoculars score is low for AI text, so a text is **predicted AI when score < threshold**.
 
-    samples = balanced_sample(load_labelled_file("data.jsonl"), max_samples=500, seed=0)
+    samples = balanced_sample(labelled_texts, max_samples=500, seed=0)   # a list of LabelledText
     details = score_samples(bino, [s.text for s in samples], batch_size=8)
     report = build_report(samples, details, model_info={...})
     write_report(report, "results/calibration_data.json")     # + results/calibration_data.png
@@ -29,11 +29,21 @@ from typing import Any
 
 import numpy as np
 
-from binoculars.calibration_sources import AI_CLASS, HUMAN_CLASS, CalibrationDataError, LabelledText
-
+AI_CLASS = 1
+HUMAN_CLASS = 0
 DEFAULT_TARGET_FPRS = (0.0001, 0.01)
 DEFAULT_LOW_FPR_TARGET = 0.01
 REPORT_FORMAT = "binoculars-calibration/1"
+
+
+class CalibrationDataError(ValueError):
+    """The labelled data cannot be used (missing column, unknown label, empty, one class only, ...)."""
+
+
+@dataclass(frozen=True)
+class LabelledText:
+    text: str
+    label: int  # AI_CLASS (1) or HUMAN_CLASS (0)
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import torch
 
+from binoculars.defaults import DEFAULT_OBSERVER, DEFAULT_PERFORMER
 from binoculars.metrics import binoculars_terms
 from binoculars.utils import (
     FALCON_7B_THRESHOLDS,
@@ -29,8 +30,6 @@ from binoculars.utils import (
     resolve_dtype,
 )
 
-DEFAULT_OBSERVER = "Qwen/Qwen2.5-0.5B"
-DEFAULT_PERFORMER = "Qwen/Qwen2.5-0.5B-Instruct"
 AI_LABEL = "Most likely AI-generated"
 HUMAN_LABEL = "Most likely human-generated"
 UNDETERMINED_LABEL = "Undetermined (fewer than 2 tokens)"

@@ -23,7 +23,7 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 
-from smoke.errors import SmokeError
+from binoculars_rl.smoke.errors import SmokeError
 
 DEFAULT_POLICY = "Qwen/Qwen3-0.6B"
 DEMO_WARNING = (
@@ -141,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def run(args: argparse.Namespace, console: Console) -> None:
     # heavy imports after argument parsing, so --help is quick
-    from smoke.env_args import env_configs, parse_env_args
+    from binoculars_rl.smoke.env_args import env_configs, parse_env_args
 
     if min(args.num_prompts, args.rollouts_per_prompt, args.concurrency) < 1:
         raise SmokeError("--num-prompts, --rollouts-per-prompt and --concurrency must be at least 1")
@@ -183,8 +183,8 @@ def run(args: argparse.Namespace, console: Console) -> None:
 
     prompts = preflight(args, data_config, reward_config, policy, console)
 
-    from smoke.policy_server import embedded_server, external_server
-    from smoke.rollouts import Sampling, generate, write_jsonl
+    from binoculars_rl.smoke.policy_server import embedded_server, external_server
+    from binoculars_rl.smoke.rollouts import Sampling, generate, write_jsonl
 
     stamp = time.strftime("%Y%m%d-%H%M%S")
     output = args.output or Path("outputs") / f"smoke-{stamp}.jsonl"
@@ -228,7 +228,7 @@ def run(args: argparse.Namespace, console: Console) -> None:
         score_rollouts(rollouts, reward_config, lambda n: progress.advance(task, n))
 
     write_jsonl(rollouts, output)
-    from smoke.report import print_report
+    from binoculars_rl.report import print_report
 
     print_report(console, rollouts, threshold)
     console.print(f"wrote {len(rollouts)} rollouts to {output}")
@@ -242,7 +242,12 @@ def preflight(args, data_config, reward_config, policy: str, console: Console):
     """The prompts, once every model and the data are known to load; else one SmokeError that says what to do."""
     from binoculars_env.data import load_story_prompts
 
-    from smoke.preflight import Requirement, check_models, import_transformers_before_threads, raise_missing
+    from binoculars_rl.smoke.preflight import (
+        Requirement,
+        check_models,
+        import_transformers_before_threads,
+        raise_missing,
+    )
 
     models = []
     if reward_config.scorer_url is None:  # else the scoring service holds the pair
@@ -291,7 +296,7 @@ def load_scorer(reward_config) -> None:
 
 def score_rollouts(rollouts, reward_config, on_batch) -> None:
     from binoculars.client import ScoringServiceError
-    from smoke.rollouts import score
+    from binoculars_rl.smoke.rollouts import score
 
     try:
         score(rollouts, reward_config, on_batch)
@@ -301,7 +306,7 @@ def score_rollouts(rollouts, reward_config, on_batch) -> None:
 
 def demo_models(directory: Path, console: Console):
     """The tiny policy/observer/performer under `directory`, built once (a few minutes on 2 CPU cores)."""
-    from binoculars.tiny import TinyPair, build_tiny_pair
+    from binoculars.testing.tiny import TinyPair, build_tiny_pair
 
     tiny = TinyPair(directory / "observer", directory / "performer", directory / "policy")
     if not all(

@@ -1,4 +1,4 @@
-"""Labelled text for calibrating Binoculars thresholds: human-written (label 0) vs AI-generated (label 1).
+"""Labelled text for calibrating Binoculars thresholds (scripts/calibrate.py): human (0) vs AI-generated (1).
 
 Three sources, each returning a list of `LabelledText`:
   - `load_labelled_file`: a local .json / .jsonl / .csv / .parquet file with a text column and a label column;
@@ -10,15 +10,15 @@ Three sources, each returning a list of `LabelledText`:
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-AI_CLASS = 1
-HUMAN_CLASS = 0
+from binoculars_env.data import DEFAULT_DATASET, DataConfig, story_beginning
+from binoculars_env.reward import strip_think
+
+from binoculars.calibration import AI_CLASS, HUMAN_CLASS, CalibrationDataError, LabelledText
 
 # Ghostbuster (Verma et al. 2023, github.com/vivek3141/ghostbuster): human vs ChatGPT essays, creative writing
 # and news. This hub copy is the one the project's seed calibrated on: columns `texts`, `labels` ("gpt" for
@@ -31,24 +31,11 @@ GHOSTBUSTER_LABEL_COLUMN = "labels"
 DEFAULT_AI_VALUES = ("1", "ai", "gpt", "machine", "generated", "ai-generated", "true")
 DEFAULT_HUMAN_VALUES = ("0", "human", "human-written", "false")
 
-TINYSTORIES_DATASET = "roneneldan/TinyStories"
+TINYSTORIES_DATASET = DEFAULT_DATASET
 DEFAULT_CONTINUATION_PROMPT = (
     "Here is the beginning of a short story for young children:\n\n{opening}\n\n"
     "Continue the story from where it stops. Reply with the continuation only."
 )
-
-_THINK_BLOCK = re.compile(r"<think>.*?</think>", flags=re.DOTALL)
-_SENTENCE_END = re.compile(r"(?<=[.!?])[\"']?\s+")
-
-
-class CalibrationDataError(ValueError):
-    """The labelled data cannot be used (missing column, unknown label, empty, one class only, ...)."""
-
-
-@dataclass(frozen=True)
-class LabelledText:
-    text: str
-    label: int  # AI_CLASS (1) or HUMAN_CLASS (0)
 
 
 def label_from_value(
@@ -202,25 +189,6 @@ def load_story_texts(
     return list(dataset["text"])
 
 
-def split_story(story: str, opening_sentences: int = 2) -> tuple[str, str] | None:
-    """(opening, rest) of a story cut after `opening_sentences` sentences; None if nothing is left over."""
-    story = story.strip()
-    ends = [match.end() for match in _SENTENCE_END.finditer(story)]
-    if len(ends) < opening_sentences:
-        return None
-    cut = ends[opening_sentences - 1]
-    opening, rest = story[:cut].strip(), story[cut:].strip()
-    return (opening, rest) if opening and rest else None
-
-
-def strip_think(text: str) -> str:
-    """Drop <think>...</think> blocks (and a dangling unclosed one) a reasoning model may emit."""
-    text = _THINK_BLOCK.sub("", text)
-    if "<think>" in text:
-        text = text.split("<think>", 1)[0]
-    return text.strip()
-
-
 def chat_continuations(
     prompts: Sequence[str],
     base_url: str,
@@ -276,7 +244,7 @@ def tinystories_vs_policy(
 
     if "{opening}" not in prompt_template:
         raise CalibrationDataError("the prompt template must contain {opening}")
-    splits = [s for s in (split_story(story, opening_sentences) for story in stories) if s is not None]
+    splits = [s for s in (_opening_and_rest(story, opening_sentences) for story in stories) if s is not None]
     if len(splits) < num_pairs:
         raise CalibrationDataError(
             f"only {len(splits)} stories have more than {opening_sentences} sentences; {num_pairs} needed"
@@ -293,3 +261,12 @@ def tinystories_vs_policy(
         )
     human = [LabelledText(rest, HUMAN_CLASS) for _, rest in chosen]
     return human + [LabelledText(c, AI_CLASS) for c in completions]
+
+
+def _opening_and_rest(story: str, opening_sentences: int) -> tuple[str, str] | None:
+    """The env's own story cut (what the policy is shown in training), or None for a story too short to cut."""
+    try:
+        opening, rest = story_beginning(story.strip(), opening_sentences, DataConfig().prompt_max_words)
+    except ValueError:
+        return None
+    return (opening, rest) if opening and rest else None

@@ -4,7 +4,7 @@ Real Binoculars needs two multi-hundred-MB models from the Hugging Face hub. Tes
 build a pair of ~100k-parameter Qwen2 models instead, sharing a byte-level BPE tokenizer trained on a few KB of
 project-written text. Their scores mean nothing; they exercise exactly the same loading and scoring code.
 
-    from binoculars.tiny import build_tiny_pair
+    from binoculars.testing.tiny import build_tiny_pair
     paths = build_tiny_pair("/tmp/tiny")      # -> TinyPair(observer=..., performer=..., policy=...)
 """
 

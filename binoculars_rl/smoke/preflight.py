@@ -11,7 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from smoke.errors import SmokeError
+from binoculars_rl.smoke.errors import SmokeError
 
 # what each flag takes, for the message
 PLACEHOLDERS = {
