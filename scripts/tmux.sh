@@ -1,29 +1,32 @@
 #!/usr/bin/env bash
 # Launch a Binoculars RL run as separate prime-rl processes in one tmux session, one pane per process:
-# inference (vLLM), the train and eval env servers (each holds one Binoculars scorer), orchestrator, trainer.
+# inference (vLLM), one env server per train/eval source (each holds one Binoculars scorer), orchestrator, trainer.
 #
-#   scripts/tmux.sh configs/binoculars 0,1                                  # prime-rl v0.8.0, 2 GPUs
+#   PRIME_RL_DIR=~/prime-rl scripts/tmux.sh                                 # configs/binoculars on GPUs 0,1
 #   scripts/tmux.sh --prime-rl ~/prime-rl configs/binoculars-v1-4gpu 4,5,6,7  # prime-rl main, GPUs 4-7
-#   scripts/tmux.sh --dry-run configs/binoculars-8gpu 0,1,2,3,4,5,6,7       # print the commands only
+#   scripts/tmux.sh --dry-run configs/binoculars-8gpu 0,1,2,3,4,5,6,7       # derive configs, print the commands
+#   scripts/tmux.sh configs/binoculars-v1 0,1 -- --resume                   # arguments after -- go to `rl`
 #
-# The GPU split comes from the config directory, so the same files serve `uv run rl` and this script:
-# inference gets the first N ids (N = the data-parallel size in infer.toml), the trainer the next M
-# (M = num_train_workers in orch.toml); env servers and the orchestrator see every id, so an env's
-# `scorer_device = "cuda:K"` is the K-th id of GPU_IDS, exactly as under `CUDA_VISIBLE_DEVICES=GPU_IDS uv run rl`.
-# Each pane also writes its output to <output_dir>/logs/ (output_dir from train.toml, relative to the
-# prime-rl checkout), in the layout `uv run rl` uses.
+# The per-process configs come from prime-rl itself: `uv run rl @ CONFIG_DIR/rl.toml --dry-run` (in the prime-rl
+# checkout) checks the run directory and writes them to <run dir>/configs/, exactly as `uv run rl` does before it
+# starts its processes; each pane then runs one of them. The GPU split comes from rl.toml's [deployment]:
+# inference gets the first num_infer_gpus ids, the trainer the next num_train_gpus; env servers and the
+# orchestrator see every id, so an env's `scorer_device = "cuda:K"` is the K-th id of GPU_IDS, as under
+# `CUDA_VISIBLE_DEVICES=GPU_IDS uv run rl`. Each pane also writes its output to <run dir>/logs/.
 set -euo pipefail
+
+REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
 usage() {
   cat <<'EOF'
-usage: scripts/tmux.sh [--dry-run] [--prime-rl DIR] [--session NAME] CONFIG_DIR GPU_IDS
+usage: scripts/tmux.sh [--dry-run] [--prime-rl DIR] [--session NAME] [CONFIG_DIR [GPU_IDS]] [-- RL_ARGS...]
 
-  CONFIG_DIR        directory with infer.toml, orch.toml, train.toml, env-train.toml, env-eval.toml
-                    (configs/binoculars* in this repository)
-  GPU_IDS           comma-separated physical GPU ids, as many as the layout uses (e.g. 0,1)
+  CONFIG_DIR        directory with the layout's rl.toml (default: configs/binoculars of this checkout)
+  GPU_IDS           comma-separated physical GPU ids, as many as the layout uses (default: 0,1,... for its count)
+  RL_ARGS           extra arguments for prime-rl's `rl ... --dry-run` (e.g. --resume, --clean, --max-steps 10)
   --prime-rl DIR    prime-rl checkout to run in (default: $PRIME_RL_DIR, else the current directory)
   --session NAME    tmux session name (default: binoculars)
-  --dry-run         print each pane's command and exit without starting anything
+  --dry-run         derive the per-process configs, print each pane's command, start no process
   -h, --help        show this help
 EOF
 }
@@ -37,97 +40,106 @@ DRY_RUN=0
 PRIME_RL_DIR="${PRIME_RL_DIR:-$PWD}"
 SESSION="binoculars"
 POSITIONAL=()
+RL_ARGS=()
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --dry-run) DRY_RUN=1; shift ;;
     --prime-rl) [[ $# -ge 2 ]] || die "--prime-rl needs a directory"; PRIME_RL_DIR="$2"; shift 2 ;;
     --session) [[ $# -ge 2 ]] || die "--session needs a name"; SESSION="$2"; shift 2 ;;
     -h|--help) usage; exit 0 ;;
+    --) shift; RL_ARGS=("$@"); break ;;
     -*) usage >&2; die "unknown option $1" ;;
     *) POSITIONAL+=("$1"); shift ;;
   esac
 done
-if [[ ${#POSITIONAL[@]} -ne 2 ]]; then
+if [[ ${#POSITIONAL[@]} -gt 2 ]]; then
   usage >&2
-  die "expected CONFIG_DIR and GPU_IDS, got ${#POSITIONAL[@]} argument(s)"
+  die "expected at most CONFIG_DIR and GPU_IDS, got ${#POSITIONAL[@]} arguments"
 fi
-CONFIG_DIR="${POSITIONAL[0]}"
-GPU_IDS="${POSITIONAL[1]}"
+CONFIG_DIR="${POSITIONAL[0]:-$REPO/configs/binoculars}"
+GPU_IDS="${POSITIONAL[1]:-}"
 
-[[ -d "$CONFIG_DIR" ]] || die "config directory not found: $CONFIG_DIR"
+[[ -f "$CONFIG_DIR/rl.toml" ]] || die "no rl.toml in $CONFIG_DIR"
 CONFIG_DIR="$(cd "$CONFIG_DIR" && pwd)"
-for name in infer orch train env-train env-eval; do
-  [[ -f "$CONFIG_DIR/$name.toml" ]] || die "$CONFIG_DIR has no $name.toml"
-done
-[[ "$GPU_IDS" =~ ^[0-9]+(,[0-9]+)*$ ]] || die "GPU_IDS must be comma-separated integers like 0,1 (got '$GPU_IDS')"
-[[ -d "$PRIME_RL_DIR" ]] || die "prime-rl checkout not found: $PRIME_RL_DIR (set --prime-rl or PRIME_RL_DIR)"
+LAYOUT_NAME="$(realpath --relative-to="$REPO/configs" "$CONFIG_DIR")"
+[[ $LAYOUT_NAME != ..* ]] || LAYOUT_NAME="$CONFIG_DIR"
+[[ -z "$GPU_IDS" || "$GPU_IDS" =~ ^[0-9]+(,[0-9]+)*$ ]] || die "GPU_IDS must be comma-separated integers like 0,1 (got '$GPU_IDS')"
+grep -qs '^name = "prime-rl"$' "$PRIME_RL_DIR/pyproject.toml" \
+  || die "not a prime-rl checkout: $PRIME_RL_DIR (set --prime-rl or PRIME_RL_DIR)"
 PRIME_RL_DIR="$(cd "$PRIME_RL_DIR" && pwd)"
 
-# Read the layout from the TOMLs (Python >= 3.11 for tomllib; both prime-rl versions need 3.12).
+# The GPU split from rl.toml (Python >= 3.11 for tomllib; both prime-rl versions need 3.12).
 PYTHON="${PYTHON:-python3}"
-LAYOUT="$("$PYTHON" - "$CONFIG_DIR" <<'PY'
+LAYOUT="$("$PYTHON" - "$CONFIG_DIR/rl.toml" <<'PY'
 import sys
 try:
     import tomllib
 except ModuleNotFoundError:
-    sys.exit("error: reading the configs needs Python >= 3.11 (tomllib); set PYTHON=/path/to/python3.11+")
-from pathlib import Path
+    sys.exit("error: reading rl.toml needs Python >= 3.11 (tomllib); set PYTHON=/path/to/python3.11+")
 
-d = Path(sys.argv[1])
-def load(name):
-    try:
-        return tomllib.loads((d / f"{name}.toml").read_text())
-    except tomllib.TOMLDecodeError as error:
-        sys.exit(f"error: {d / name}.toml is not valid TOML: {error}")
+path = sys.argv[1]
+try:
+    with open(path, "rb") as f:
+        rl = tomllib.load(f)
+except tomllib.TOMLDecodeError as error:
+    sys.exit(f"error: {path} is not valid TOML: {error}")
+deployment = rl.get("deployment", {})
+if not {"num_infer_gpus", "num_train_gpus"} <= set(deployment):
+    sys.exit(f"error: {path} must set [deployment] num_infer_gpus and num_train_gpus")
 
-infer, orch, train = load("infer"), load("orch"), load("train")
-# prime-rl v0.8.0: [parallel] dp; main: [vllm] data_parallel_size.
-n_infer = infer.get("parallel", {}).get("dp") or infer.get("vllm", {}).get("data_parallel_size") or 1
-n_train = orch.get("num_train_workers", 1)
+def scorer(source):  # where a source's env server puts its scorer: cuda:N, cpu, or the scoring service
+    args = source.get("legacy", {}).get("args") or source.get("env", {}).get("taskset", {}).get("task", {})
+    if "scorer_url" in args:
+        return "service"
+    device = args.get("scorer_device") or "cuda:0"  # the env's default when a GPU is visible
+    device = "cuda:0" if device == "cuda" else device
+    if device != "cpu" and not (device.startswith("cuda:") and device[5:].isdigit()):
+        sys.exit(f"error: {path}: scorer_device {device!r} is not cpu, cuda or cuda:N")
+    return device
 
-def scorer_index(name):
-    doc = load(name)
-    args = doc.get("legacy", {}).get("args") or doc.get("env", {}).get("taskset", {}).get("task", {})
-    device = args.get("scorer_device")
-    if device is None:  # the env's default: cuda:0 when a GPU is visible
-        return 0
-    if device == "cpu":
-        return -1
-    if device == "cuda":
-        return 0
-    if device.startswith("cuda:") and device[5:].isdigit():
-        return int(device[5:])
-    sys.exit(f"error: {name}.toml: scorer_device {device!r} is not cpu, cuda or cuda:N")
-
-def source_name(split):
-    sources = orch.get(split, {}).get("source", [])
-    if len(sources) != 1:
-        sys.exit(f"error: orch.toml must have exactly one [[{split}.source]] (it has {len(sources)})")
-    return sources[0]["name"]
-
-print(n_infer, n_train, scorer_index("env-train"), scorer_index("env-eval"),
-      source_name("train"), source_name("eval"), train.get("output_dir", "outputs"))
+orch = rl.get("orchestrator", {})
+scorers = [scorer(s) for split in ("train", "eval") for s in orch.get(split, {}).get("source", [])]
+print(deployment["num_infer_gpus"], deployment["num_train_gpus"], *scorers)
 PY
 )" || exit 1
-read -r N_INFER N_TRAIN SCORER_TRAIN SCORER_EVAL TRAIN_ENV EVAL_ENV OUTPUT_DIR <<<"$LAYOUT"
+read -r N_INFER N_TRAIN SCORERS <<<"$LAYOUT"
 
-IFS=',' read -r -a IDS <<<"$GPU_IDS"
 NEEDED=$((N_INFER + N_TRAIN))
-for index in "$SCORER_TRAIN" "$SCORER_EVAL"; do
-  if (( index + 1 > NEEDED )); then NEEDED=$((index + 1)); fi
+for device in $SCORERS; do
+  if [[ $device == cuda:* ]] && (( ${device#cuda:} + 1 > NEEDED )); then NEEDED=$((${device#cuda:} + 1)); fi
 done
+if [[ -z "$GPU_IDS" ]]; then
+  GPU_IDS="$(seq -s, 0 $((NEEDED - 1)))"
+fi
+IFS=',' read -r -a IDS <<<"$GPU_IDS"
 if [[ ${#IDS[@]} -ne $NEEDED ]]; then
-  die "$(basename "$CONFIG_DIR") uses $NEEDED GPUs ($N_INFER inference, $N_TRAIN trainer, scorers on cuda:$SCORER_TRAIN and cuda:$SCORER_EVAL), got ${#IDS[@]}: $GPU_IDS"
+  die "$LAYOUT_NAME uses $NEEDED GPUs ($N_INFER inference, $N_TRAIN trainer, scorers on ${SCORERS// / and }), got ${#IDS[@]}: $GPU_IDS"
 fi
 join() { local IFS=','; echo "$*"; }
 INFER_IDS="$(join "${IDS[@]:0:N_INFER}")"
 TRAIN_IDS="$(join "${IDS[@]:N_INFER:N_TRAIN}")"
+SCORER_GPUS=()
+for device in $SCORERS; do
+  if [[ $device == cuda:* ]]; then SCORER_GPUS+=("GPU ${IDS[${device#cuda:}]}"); else SCORER_GPUS+=("$device"); fi
+done
 
-scorer_gpu() {  # cuda index -> "GPU <physical id>" (or cpu)
-  if [[ "$1" -lt 0 ]]; then echo "cpu"; else echo "GPU ${IDS[$1]}"; fi
-}
+# prime-rl's own dry run writes the per-process configs into the run directory and says where.
+command -v uv >/dev/null || die "uv is not on PATH (prime-rl runs through uv)"
+DRY_LOG="$(mktemp)"
+trap 'rm -f "$DRY_LOG"' EXIT
+if ! (cd "$PRIME_RL_DIR" && uv run rl @ "$CONFIG_DIR/rl.toml" --dry-run "${RL_ARGS[@]}") >"$DRY_LOG" 2>&1; then
+  tail -n 40 "$DRY_LOG" >&2
+  die "prime-rl's dry run failed for $CONFIG_DIR/rl.toml (its output above)"
+fi
+CONFIGS="$(sed 's/\x1b\[[0-9;]*m//g' "$DRY_LOG" | sed -n 's/.*Wrote subconfigs to \(.*\)$/\1/p' | tail -n 1)"
+[[ -n "$CONFIGS" ]] || die "prime-rl's dry run did not say where it wrote the per-process configs ('Wrote subconfigs to ...')"
+[[ $CONFIGS == /* ]] || CONFIGS="$PRIME_RL_DIR/$CONFIGS"
+ORCH_FILE="$(ls "$CONFIGS"/orchestrator.* 2>/dev/null | head -n 1)"
+[[ -n "$ORCH_FILE" ]] || die "no orchestrator config in $CONFIGS after prime-rl's dry run"
+EXT="${ORCH_FILE##*.}"  # toml on prime-rl v0.8.0, json on main
+RUN_DIR="$(dirname "$CONFIGS")"
+LOG_DIR="$RUN_DIR/logs"
 
-LOG_DIR="$OUTPUT_DIR/logs"
 q() { printf '%q' "$1"; }
 # One command per pane, each in the prime-rl checkout with the launcher's common environment.
 pane_command() {  # gpus log command...
@@ -136,19 +148,27 @@ pane_command() {  # gpus log command...
   echo "cd $(q "$PRIME_RL_DIR") && mkdir -p $(q "$(dirname "$log")") && CUDA_DEVICE_ORDER=PCI_BUS_ID" \
     "CUDA_VISIBLE_DEVICES=$gpus $* 2>&1 | tee $(q "$log")"
 }
-NAMES=(inference env-train env-eval orchestrator trainer)
-COMMANDS=(
-  "$(pane_command "$INFER_IDS" "$LOG_DIR/inference.log" uv run inference @ "$(q "$CONFIG_DIR/infer.toml")")"
-  "$(pane_command "$GPU_IDS" "$LOG_DIR/envs/train/$TRAIN_ENV.log" uv run env-server @ "$(q "$CONFIG_DIR/env-train.toml")")"
-  "$(pane_command "$GPU_IDS" "$LOG_DIR/envs/eval/$EVAL_ENV.log" uv run env-server @ "$(q "$CONFIG_DIR/env-eval.toml")")"
-  "$(pane_command "$GPU_IDS" "$LOG_DIR/orchestrator.log" uv run orchestrator @ "$(q "$CONFIG_DIR/orch.toml")")"
+NAMES=(inference)
+COMMANDS=("$(pane_command "$INFER_IDS" "$LOG_DIR/inference.log" uv run inference @ "$(q "$CONFIGS/inference.$EXT")")")
+for split in train eval; do
+  files=("$CONFIGS/envs/$split"/*."$EXT")
+  [[ -f "${files[0]}" ]] || die "prime-rl's dry run wrote no $split env server config under $CONFIGS/envs/$split"
+  for file in "${files[@]}"; do
+    source_name="$(basename "$file" ".$EXT")"
+    if [[ ${#files[@]} -eq 1 ]]; then NAMES+=("env-$split"); else NAMES+=("env-$split-$source_name"); fi
+    COMMANDS+=("$(pane_command "$GPU_IDS" "$LOG_DIR/envs/$split/$source_name.log" uv run env-server @ "$(q "$file")")")
+  done
+done
+NAMES+=(orchestrator trainer)
+COMMANDS+=(
+  "$(pane_command "$GPU_IDS" "$LOG_DIR/orchestrator.log" uv run orchestrator @ "$(q "$CONFIGS/orchestrator.$EXT")")"
   "$(pane_command "$TRAIN_IDS" "$LOG_DIR/trainer.log" PYTORCH_CUDA_ALLOC_CONF=expandable_segments:True \
-    uv run torchrun --standalone --nproc-per-node "$N_TRAIN" -m prime_rl.trainer.rl.train @ "$(q "$CONFIG_DIR/train.toml")")"
+    uv run torchrun --standalone --nproc-per-node "$N_TRAIN" -m prime_rl.trainer.rl.train @ "$(q "$CONFIGS/trainer.$EXT")")"
 )
 
 if [[ $DRY_RUN -eq 1 ]]; then
-  echo "# tmux session '$SESSION': $(basename "$CONFIG_DIR") on GPUs $GPU_IDS (inference $INFER_IDS, trainer $TRAIN_IDS," \
-    "train scorer $(scorer_gpu "$SCORER_TRAIN"), eval scorer $(scorer_gpu "$SCORER_EVAL")), logs in $PRIME_RL_DIR/$LOG_DIR"
+  echo "# tmux session '$SESSION': $LAYOUT_NAME on GPUs $GPU_IDS (inference $INFER_IDS, trainer $TRAIN_IDS," \
+    "scorers: $(IFS=/; echo "${SCORER_GPUS[*]}")), configs in $CONFIGS, logs in $LOG_DIR"
   for i in "${!NAMES[@]}"; do
     echo "${NAMES[$i]}: ${COMMANDS[$i]}"
   done
@@ -169,7 +189,7 @@ for i in "${!NAMES[@]}"; do
 done
 tmux set-option -t "$SESSION" pane-border-status top >/dev/null
 tmux set-option -t "$SESSION" pane-border-format " #{pane_title} " >/dev/null
-echo "started tmux session '$SESSION' (logs in $PRIME_RL_DIR/$LOG_DIR)"
+echo "started tmux session '$SESSION' (configs in $CONFIGS, logs in $LOG_DIR)"
 if [[ -n "${TMUX:-}" ]]; then
   exec tmux switch-client -t "$SESSION"
 fi

@@ -1,17 +1,21 @@
-"""The prime-rl configs under configs/ and their launcher scripts/tmux.sh.
+"""The prime-rl configs under configs/ and the scripts that derive and launch from them.
 
-Each config directory is one (prime-rl version, GPU layout) pair. These tests check what prime-rl's own config
-classes cannot: that every env block names `binoculars-env` and only passes arguments the real environment package
-accepts, that the single launch (rl.toml) and the three-process files describe the same run, that the scorer sits
-where the layout says, and that eval serves the validation prompts. (Validation against prime-rl's config classes
-themselves needs each prime-rl version's own Python 3.12 environment; see the README section "Training with
-prime-rl".)
+Each config directory is one (prime-rl version, GPU layout) pair holding one hand-written rl.toml. prime-rl derives
+the per-process configs from it (`uv run rl @ rl.toml --dry-run`); configs/binoculars also keeps that output,
+committed by scripts/derive_configs.sh --in-place, for the three-process workflow. These tests run without prime-rl
+and check what its config classes cannot: that every env block names `binoculars-env` and only passes arguments the
+real environment package accepts, that the scorer sits where the layout says, that eval serves the validation
+prompts, and that configs/binoculars' generated files were generated from the current rl.toml and agree with it.
+Validation by prime-rl itself is the opt-in scripts/validate_configs_with_prime_rl.sh (see docs/prime-rl.md).
+The scripts' tests run them against a stub prime-rl (a fake `uv` on PATH, see `stub_prime_rl`), not prime-rl.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tomllib
@@ -25,10 +29,12 @@ from binoculars_env.reward import RewardConfig
 REPO = Path(__file__).resolve().parents[1]
 CONFIGS = REPO / "configs"
 TMUX = REPO / "scripts" / "tmux.sh"
+DERIVE = REPO / "scripts" / "derive_configs.sh"
 ENV_ID = "binoculars-env"
-FILES = ("rl", "infer", "orch", "train", "env-train", "env-eval")
+# prime-rl's dry-run output that configs/binoculars keeps, under the names scripts/derive_configs.sh gives it.
+GENERATED = ("infer", "orch", "train", "env-train", "env-eval")
 
-# The layouts the README promises, written out independently of the TOMLs:
+# The layouts the docs promise, written out independently of the TOMLs:
 # (version, GPUs, inference GPUs, trainer GPUs, train-scorer cuda index, eval-scorer cuda index).
 LAYOUTS = {
     "binoculars": ("v0.8.0", 2, 1, 1, 0, 0),
@@ -54,7 +60,7 @@ CONTRACT_ARGS = {
 }
 
 
-def load(dirname: str, name: str) -> dict:
+def load(dirname: str, name: str = "rl") -> dict:
     return tomllib.loads((CONFIGS / dirname / f"{name}.toml").read_text())
 
 
@@ -64,8 +70,9 @@ def sources(doc: dict, split: str) -> list[dict]:
 
 
 def env_part(table: dict) -> dict:
-    """What a source or env-server config hands to the environment: the legacy block or the v1 env block."""
-    return {"legacy": table["legacy"]} if "legacy" in table else {"env": table["env"]}
+    """What a source or env-server config hands to the environment: the legacy block or the v1 env block.
+    prime-rl's generated files also carry a default `env` block beside `legacy`; the legacy block is what runs."""
+    return {"legacy": table["legacy"]} if table.get("legacy") else {"env": table["env"]}
 
 
 def scorer_device(part: dict) -> str:
@@ -112,33 +119,42 @@ def check_env_part(part: dict):
 
 
 def all_env_parts(dirname: str):
+    """Every env block of a layout: rl.toml's sources, plus (configs/binoculars) the generated orch/env-server files."""
+    docs = {"rl": load(dirname)} | (
+        {name: load(dirname, name) for name in GENERATED} if dirname == "binoculars" else {}
+    )
     for name in ("rl", "orch"):
-        doc = load(dirname, name)
-        for split in ("train", "eval"):
-            for source in sources(doc, split):
+        for split in ("train", "eval") if name in docs else ():
+            for source in sources(docs[name], split):
                 yield f"{name}.toml {split} source", env_part(source)
     for name in ("env-train", "env-eval"):
-        yield f"{name}.toml", env_part(load(dirname, name))
+        if name in docs:
+            yield f"{name}.toml", env_part(docs[name])
 
 
-def test_the_issue_names_exist_and_every_toml_parses():
+def test_configs_hold_one_rl_toml_per_layout_and_binoculars_keeps_the_generated_files():
     assert sorted(p.name for p in CONFIGS.glob("binoculars*") if p.is_dir()) == sorted(LAYOUTS)
-    assert {"infer", "orch", "train"} <= {
-        p.stem for p in (CONFIGS / "binoculars").glob("*.toml")
-    }  # the issue's
+    outside = {p.relative_to(CONFIGS).as_posix() for p in CONFIGS.rglob("*") if p.is_file()}
+    outside -= {f"binoculars/{name}.toml" for name in GENERATED}
+    assert all(
+        name.endswith("/rl.toml") or (name.startswith("trl/") and name.endswith(".yaml")) for name in outside
+    )
     for dirname in LAYOUTS:
-        assert sorted(p.stem for p in (CONFIGS / dirname).glob("*.toml")) == sorted(FILES)
-        for name in FILES:
-            assert isinstance(load(dirname, name), dict)
+        assert isinstance(load(dirname), dict)
+    assert sorted(p.stem for p in (CONFIGS / "binoculars").glob("*.toml")) == sorted(("rl", *GENERATED))
 
 
 @pytest.mark.parametrize("dirname", sorted(LAYOUTS))
-def test_every_file_names_its_prime_rl_version_and_stack(dirname):
-    version = LAYOUTS[dirname][0]
-    for name in FILES:
-        text = (CONFIGS / dirname / f"{name}.toml").read_text()
-        header = text.split("\n\n", 1)[0]
-        assert VERSION_MARKERS[version] in header, f"{dirname}/{name}.toml"
+def test_every_rl_toml_names_its_prime_rl_version_stack_and_gpu_map(dirname):
+    version, gpus = LAYOUTS[dirname][:2]
+    header = (CONFIGS / dirname / "rl.toml").read_text().split("\n\n", 1)[0]
+    assert VERSION_MARKERS[version] in header
+    assert f"· {gpus} GPUs" in header and "# GPU layout" in header and "cuda:0" in header
+    ids = ",".join(map(str, range(gpus)))
+    assert (
+        f"CUDA_VISIBLE_DEVICES={ids} uv run rl @ " in header
+        and f"scripts/tmux.sh configs/{dirname} {ids}" in header
+    )
     for where, part in all_env_parts(dirname):
         # v0.8.0 runs the classic load_environment() through `legacy`; main only runs v1 tasksets.
         assert ("legacy" in part) == (version == "v0.8.0"), f"{dirname} {where}"
@@ -153,13 +169,13 @@ def test_env_blocks_name_binoculars_env_and_pass_only_accepted_arguments(dirname
 
 
 def test_unknown_env_arguments_are_rejected():
-    legacy = load("binoculars", "env-train")["legacy"]
+    legacy = sources(load("binoculars"), "train")[0]["legacy"]
     typo = {**legacy["args"], "min_token": 16}
     with pytest.raises(ValueError, match="min_token"):
         check_env_part({"legacy": {**legacy, "args": typo}})
     with pytest.raises(ValueError, match="split"):  # v1's selector is no classic argument
         check_env_part({"legacy": {**legacy, "args": {**legacy["args"], "split": "eval"}}})
-    env = load("binoculars-v1", "env-train")["env"]
+    env = sources(load("binoculars-v1"), "train")[0]["env"]
     with pytest.raises(ValueError, match="min_token"):
         resolved_env(
             {**env, "taskset": {**env["taskset"], "task": {**env["taskset"]["task"], "min_token": 16}}}
@@ -177,45 +193,20 @@ def test_classic_arguments_are_the_config_fields_and_carry_the_design_arguments(
 
 
 @pytest.mark.parametrize("dirname", sorted(LAYOUTS))
-def test_single_launch_and_three_process_files_run_the_same_envs(dirname):
-    rl, orch = load(dirname, "rl"), load(dirname, "orch")
-    for split, server in (("train", "env-train"), ("eval", "env-eval")):
-        (rl_source,), (orch_source,) = sources(rl, split), sources(orch, split)
-        assert env_part(rl_source) == env_part(orch_source)
-        served = env_part(load(dirname, server))
-        if "legacy" in served:  # the env server also gets what `uv run rl` adds to a legacy source
-            assert served["legacy"].pop("extra_env_kwargs") == {"max_seq_len": rl["seq_len"]}
-        assert served == env_part(orch_source), (
-            f"{dirname}: {server}.toml differs from orch.toml's {split} source"
-        )
-        for source in (rl_source, orch_source):
-            assert source["serve"]["pool"] == {"type": "static", "num_workers": 1}
-        assert load(dirname, server)["serve"]["pool"] == {"type": "static", "num_workers": 1}
-    ports = [load(dirname, name)["serve"]["address"] for name in ("env-train", "env-eval")]
-    assert ports == ["tcp://127.0.0.1:5000", "tcp://127.0.0.1:5001"]  # orchestrator: base port 5000 + index
-
-
-@pytest.mark.parametrize("dirname", sorted(LAYOUTS))
 def test_scorer_placement_matches_the_layout(dirname):
     version, gpus, n_infer, n_train, train_scorer, eval_scorer = LAYOUTS[dirname]
-    rl, infer = load(dirname, "rl"), load(dirname, "infer")
+    rl = load(dirname)
     assert rl["deployment"] == {"gpus_per_node": gpus, "num_infer_gpus": n_infer, "num_train_gpus": n_train}
-    assert load(dirname, "orch")["num_train_workers"] == n_train
-    if version == "v0.8.0":
-        utilization = [rl["inference"]["gpu_memory_utilization"], infer["gpu_memory_utilization"]]
-        assert infer["parallel"]["dp"] == n_infer
-    else:
-        utilization = [
-            rl["inference"]["vllm"]["gpu_memory_utilization"],
-            infer["vllm"]["gpu_memory_utilization"],
-        ]
-        assert infer["vllm"]["data_parallel_size"] == n_infer
+    inference = rl["inference"] if version == "v0.8.0" else rl["inference"]["vllm"]
+    for split in ("train", "eval"):
+        for source in sources(rl, split):
+            assert source["serve"]["pool"] == {"type": "static", "num_workers": 1}  # one worker = one scorer
     for where, part in all_env_parts(dirname):
         expected = eval_scorer if "eval" in where else train_scorer
         assert cuda_index(scorer_device(part)) == expected, f"{dirname} {where}"
     if gpus == 2:  # the scorers share the inference GPU, so vLLM must leave room
         assert train_scorer == eval_scorer == 0
-        assert all(u <= 0.6 for u in utilization)
+        assert inference["gpu_memory_utilization"] <= 0.6
     else:  # the scorers get GPUs no inference or trainer process uses
         assert min(train_scorer, eval_scorer) >= n_infer + n_train
         assert max(train_scorer, eval_scorer) < gpus
@@ -251,26 +242,60 @@ def test_layouts_differ_only_in_placement():
     assert reference["batch_size"] % reference["group_size"] == 0
 
 
-@pytest.mark.parametrize("dirname", sorted(LAYOUTS))
-def test_three_process_files_agree_with_the_single_launch(dirname):
-    version = LAYOUTS[dirname][0]
-    rl, orch, train = load(dirname, "rl"), load(dirname, "orch"), load(dirname, "train")
+def missing(expected, actual, path: str = "") -> list[str]:
+    """Where `actual` lacks a value `expected` sets (tables compared key by key, arrays item by item)."""
+    if isinstance(expected, dict):
+        if not isinstance(actual, dict):
+            return [path]
+        return [m for k, v in expected.items() for m in missing(v, actual.get(k, "<absent>"), f"{path}.{k}")]
+    if isinstance(expected, list):
+        if not isinstance(actual, list) or len(actual) != len(expected):
+            return [path]
+        return [
+            m
+            for i, (e, a) in enumerate(zip(expected, actual, strict=True))
+            for m in missing(e, a, f"{path}[{i}]")
+        ]
+    return [] if expected == actual else [f"{path}: {expected!r} != {actual!r}"]
+
+
+def test_generated_files_come_from_the_current_rl_toml():
+    """configs/binoculars' per-process files name the rl.toml they were derived from by its sha256: edit rl.toml and
+    this fails until `scripts/derive_configs.sh --in-place` has rerun prime-rl's dry run."""
+    digest = hashlib.sha256((CONFIGS / "binoculars" / "rl.toml").read_bytes()).hexdigest()
+    for name in GENERATED:
+        header = (CONFIGS / "binoculars" / f"{name}.toml").read_text().split("\n\n", 1)[0]
+        assert header.startswith("# GENERATED from configs/binoculars/rl.toml by prime-rl v0.8.0"), name
+        assert "scripts/derive_configs.sh --in-place configs/binoculars" in header, name
+        assert f"# rl.toml sha256: {digest}" in header, (
+            f"{name}.toml is stale: run scripts/derive_configs.sh --in-place"
+        )
+
+
+def test_generated_files_agree_with_the_single_launch():
+    """Every value rl.toml sets reaches the process that uses it (prime-rl fills in the rest with its defaults)."""
+    rl = load("binoculars")
+    infer, orch, train, env_train, env_eval = (load("binoculars", name) for name in GENERATED)
+    assert missing(rl["inference"], infer) == []
+    assert missing(rl["orchestrator"], orch) == []
+    assert missing(rl["trainer"], train) == []
     assert orch["max_steps"] == train["max_steps"] == rl["max_steps"]
-    assert orch["seq_len"] == train["model"]["seq_len"] == rl["seq_len"]
-    assert orch["model"]["name"] == train["model"]["name"] == rl["model"]["name"]
-    assert (orch["batch_size"], orch["group_size"]) == (
-        rl["orchestrator"]["batch_size"],
-        rl["orchestrator"]["group_size"],
-    )
-    assert orch["renderer"] == rl["orchestrator"]["renderer"]
-    assert train["optim"] == rl["trainer"]["optim"] and train["loss"] == rl["trainer"]["loss"]
-    run_dir = Path("outputs") / dirname
-    if version == "v0.8.0":  # v0.8.0's orchestrator writes into <trainer output_dir>/run_default
-        assert Path(rl["output_dir"]) == Path(train["output_dir"]) == run_dir
-        assert Path(orch["output_dir"]) == run_dir / "run_default"
-    else:  # main: output_dir / run.name, the same directory for both
-        assert Path(rl["output_dir"]) / rl["run"]["name"] == run_dir
-        assert Path(orch["output_dir"]) == Path(train["output_dir"]) == run_dir
+    assert orch["seq_len"] == train["model"]["seq_len"] == rl["seq_len"] == infer["model"]["max_model_len"]
+    assert orch["model"]["name"] == train["model"]["name"] == infer["model"]["name"] == rl["model"]["name"]
+    assert missing(rl["ckpt"], orch["ckpt"]) == missing(rl["ckpt"], train["ckpt"]) == []
+    assert (infer["parallel"]["dp"], orch["num_train_workers"]) == (1, 1)  # = [deployment]
+    # v0.8.0's orchestrator writes into <trainer output_dir>/run_default
+    assert Path(rl["output_dir"]) == Path(train["output_dir"]) == Path("outputs/binoculars")
+    assert Path(orch["output_dir"]) == Path("outputs/binoculars/run_default")
+    for split, server, port in (("train", env_train, 5000), ("eval", env_eval, 5001)):
+        (source,) = sources(orch, split)
+        # the env server runs what the orchestrator's source names, plus what `rl` adds to a legacy source
+        assert server["legacy"] == source["legacy"]
+        # prime-rl caps the replies of train sources only (OrchestratorConfig: legacy.extra_env_kwargs)
+        cap = {"max_seq_len": rl["seq_len"]} if split == "train" else {}
+        assert server["legacy"]["extra_env_kwargs"] == cap
+        assert server["serve"] == {"address": f"tcp://127.0.0.1:{port}", "pool": source["serve"]["pool"]}
+        assert orch["env_server_base_port"] + ("train", "eval").index(split) == port
 
 
 def write_stories(path: Path, tag: str, count: int) -> Path:
@@ -289,9 +314,9 @@ def test_eval_source_serves_validation_prompts(dirname, tmp_path):
         "train": str(write_stories(tmp_path / "train.jsonl", "TRAIN", 6)),
         "validation": str(write_stories(tmp_path / "validation.jsonl", "VALIDATION", 6)),
     }
-    orch = load(dirname, "orch")
+    rl = load(dirname)
     for split, tag in (("train", "TRAIN"), ("eval", "VALIDATION")):
-        (source,) = sources(orch, split)
+        (source,) = sources(rl, split)
         part = env_part(source)
         if "legacy" in part:
             args = {k: v for k, v in part["legacy"]["args"].items() if k != "dataset_name"}
@@ -305,14 +330,61 @@ def test_eval_source_serves_validation_prompts(dirname, tmp_path):
         assert all(task.data.beginning.startswith(f"{tag} story") for task in tasks), split
 
 
-def run_tmux(*args: str, prime_rl: Path) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHON": sys.executable}
+# A stand-in for prime-rl's `uv run rl @ RL_TOML --dry-run`, built from its sources (v0.8.0 and 559b447,
+# src/prime_rl/entrypoints/rl.py: write_subconfigs, rl_local): the run dir is output_dir (v0.8.0) or
+# output_dir/run.name (main); it holds configs/{inference,orchestrator,trainer}.EXT and envs/{train,eval}/<source>.EXT
+# (EXT toml on v0.8.0, json on main; here an rl.toml with [run] stands for main) and the launcher logs
+# "Wrote subconfigs to <dir>" in colour. The stub writes each file with rl.toml's matching section only, not
+# prime-rl's resolved configs, and validates nothing; it records its arguments and directory in <stub prime-rl>/uv-calls.txt.
+STUB_UV = """#!{python}
+import json, sys, tomllib
+from pathlib import Path
+
+args = sys.argv[1:]
+with open({log!r}, "a") as f:
+    f.write(json.dumps({{"cwd": str(Path.cwd()), "args": args}}) + "\\n")
+if args[:2] == ["run", "--project"]:
+    args = ["run", *args[3:]]
+assert args[:3] == ["run", "rl", "@"] and "--dry-run" in args, args
+rl = tomllib.loads(Path(args[3]).read_text())
+main = "run" in rl
+run_dir = Path(rl.get("output_dir", "outputs")) / (rl["run"]["name"] if main else "")
+configs = run_dir / "configs"
+ext = "json" if main else "toml"
+
+def write(path, doc):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(doc) if main else "".join(f"# {{k}}\\n" for k in doc))
+
+write(configs / f"inference.{{ext}}", rl.get("inference", {{}}))
+write(configs / f"trainer.{{ext}}", rl.get("trainer", {{}}))
+orch = rl.get("orchestrator", {{}})
+write(configs / f"orchestrator.{{ext}}", orch)
+for split in ("train", "eval"):
+    for source in orch.get(split, {{}}).get("source", []):
+        write(configs / "envs" / split / f"{{source['name']}}.{{ext}}", source)
+print(f"\\x1b[2m00:00:00\\x1b[0m INFO Wrote subconfigs to {{configs}}\\x1b[0m")
+"""
+
+
+@pytest.fixture
+def stub_prime_rl(tmp_path):
+    """A directory that looks like a prime-rl checkout and a fake `uv` on PATH that emulates its dry run."""
+    prime_rl, bin_dir = tmp_path / "prime-rl", tmp_path / "bin"
+    prime_rl.mkdir(), bin_dir.mkdir()
+    (prime_rl / "pyproject.toml").write_text('[project]\nname = "prime-rl"\nversion = "0.8.0"\n')
+    (bin_dir / "uv").write_text(STUB_UV.format(python=sys.executable, log=str(prime_rl / "uv-calls.txt")))
+    (bin_dir / "uv").chmod(0o755)
+    return prime_rl, {
+        **os.environ,
+        "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
+        "PYTHON": sys.executable,
+    }
+
+
+def run_script(script: Path, *args: str, env: dict, cwd: Path = REPO) -> subprocess.CompletedProcess:
     return subprocess.run(
-        ["bash", str(TMUX), "--dry-run", "--prime-rl", str(prime_rl), *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=60,
+        ["bash", str(script), *args], capture_output=True, text=True, env=env, cwd=cwd, timeout=60
     )
 
 
@@ -326,43 +398,107 @@ def visible(command: str) -> str:
 
 
 @pytest.mark.parametrize("dirname", sorted(LAYOUTS))
-def test_tmux_dry_run_prints_one_command_per_process(dirname, tmp_path):
-    _, gpus, n_infer, n_train, train_scorer, eval_scorer = LAYOUTS[dirname]
+def test_tmux_dry_run_derives_the_configs_and_prints_one_command_per_process(dirname, stub_prime_rl):
+    version, gpus, n_infer, n_train, train_scorer, eval_scorer = LAYOUTS[dirname]
+    prime_rl, env = stub_prime_rl
     ids = [str(10 + 3 * i) for i in range(gpus)]  # physical ids unlike the cuda indices, to catch mix-ups
-    result = run_tmux(f"configs/{dirname}", ",".join(ids), prime_rl=tmp_path)
+    result = run_script(
+        TMUX, "--dry-run", "--prime-rl", str(prime_rl), f"configs/{dirname}", ",".join(ids), env=env
+    )
     assert result.returncode == 0, result.stderr
+    (call,) = [json.loads(line) for line in (prime_rl / "uv-calls.txt").read_text().splitlines()]
+    assert call == {
+        "cwd": str(prime_rl),
+        "args": ["run", "rl", "@", str(CONFIGS / dirname / "rl.toml"), "--dry-run"],
+    }
     commands = panes(result.stdout)
     assert list(commands) == ["inference", "env-train", "env-eval", "orchestrator", "trainer"]
     assert visible(commands["inference"]) == ",".join(ids[:n_infer])
     assert visible(commands["trainer"]) == ",".join(ids[n_infer : n_infer + n_train])
-    for name in ("env-train", "env-eval", "orchestrator"):
-        assert visible(commands[name]) == ",".join(
-            ids
-        )  # as under `uv run rl`: scorer_device indexes this list
-    assert f"eval scorer GPU {ids[eval_scorer]}" in result.stdout
-    assert f"train scorer GPU {ids[train_scorer]}" in result.stdout
+    for name in (
+        "env-train",
+        "env-eval",
+        "orchestrator",
+    ):  # as under `uv run rl`: scorer_device indexes this list
+        assert visible(commands[name]) == ",".join(ids)
+    assert f"scorers: GPU {ids[train_scorer]}/GPU {ids[eval_scorer]})" in result.stdout
+    run_dir = prime_rl / "outputs" / dirname
+    ext = "toml" if version == "v0.8.0" else "json"
     entry = {
-        "inference": "uv run inference @ ",
-        "env-train": "uv run env-server @ ",
-        "env-eval": "uv run env-server @ ",
-        "orchestrator": "uv run orchestrator @ ",
-        "trainer": f"uv run torchrun --standalone --nproc-per-node {n_train} -m prime_rl.trainer.rl.train @ ",
+        "inference": f"uv run inference @ {run_dir}/configs/inference.{ext}",
+        "env-train": f"uv run env-server @ {run_dir}/configs/envs/train/binoculars.{ext}",
+        "env-eval": f"uv run env-server @ {run_dir}/configs/envs/eval/binoculars-validation.{ext}",
+        "orchestrator": f"uv run orchestrator @ {run_dir}/configs/orchestrator.{ext}",
+        "trainer": f"uv run torchrun --standalone --nproc-per-node {n_train} -m prime_rl.trainer.rl.train @ "
+        f"{run_dir}/configs/trainer.{ext}",
     }
-    config = {"inference": "infer", "env-train": "env-train", "env-eval": "env-eval", "orchestrator": "orch"}
     for name, command in commands.items():
-        assert command.startswith(f"cd {tmp_path} && ")
-        assert entry[name] + str(CONFIGS / dirname / f"{config.get(name, 'train')}.toml") in command
-        assert f"| tee outputs/{dirname}/logs/" in command
+        assert command.startswith(f"cd {prime_rl} && ")
+        assert entry[name] in command
+        assert f"| tee {run_dir}/logs/" in command
+        assert Path(command.split(" @ ", 1)[1].split(" ", 1)[0]).is_file()  # the stub's dry run wrote it
 
 
-def test_tmux_rejects_a_gpu_list_that_does_not_fit_the_layout(tmp_path):
-    result = run_tmux("configs/binoculars-4gpu", "0,1", prime_rl=tmp_path)
+def test_bare_tmux_starts_the_default_layout_on_gpus_0_and_1(stub_prime_rl, tmp_path):
+    prime_rl, env = stub_prime_rl
+    result = run_script(TMUX, "--dry-run", env={**env, "PRIME_RL_DIR": str(prime_rl)}, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith(
+        "# tmux session 'binoculars': binoculars on GPUs 0,1 (inference 0, trainer 1,"
+    )
+    assert len(panes(result.stdout)) == 5
+    # arguments after -- reach prime-rl's dry run; without PRIME_RL_DIR the current directory is the checkout
+    result = run_script(TMUX, "--dry-run", "--", "--max-steps", "3", env=env, cwd=prime_rl)
+    assert result.returncode == 0, result.stderr
+    last = json.loads((prime_rl / "uv-calls.txt").read_text().splitlines()[-1])
+    assert last["args"][-3:] == ["--dry-run", "--max-steps", "3"] and last["cwd"] == str(prime_rl)
+
+
+def test_tmux_rejects_a_gpu_list_that_does_not_fit_the_layout(stub_prime_rl, tmp_path):
+    prime_rl, env = stub_prime_rl
+    result = run_script(
+        TMUX, "--dry-run", "--prime-rl", str(prime_rl), "configs/binoculars-4gpu", "0,1", env=env
+    )
     assert result.returncode == 1
     assert result.stdout == ""
     assert result.stderr.strip() == (
         "error: binoculars-4gpu uses 4 GPUs (2 inference, 1 trainer, scorers on cuda:3 and cuda:3), got 2: 0,1"
     )
-    for bad in (["configs/missing", "0,1"], ["configs/binoculars", "0;1"], ["configs/binoculars"]):
-        result = run_tmux(*bad, prime_rl=tmp_path)
+    assert not (prime_rl / "uv-calls.txt").exists()  # rejected before prime-rl runs
+    bad_args = (
+        ["configs/missing", "0,1"],
+        ["configs/binoculars", "0;1"],
+        ["configs/binoculars", "0,1", "extra"],
+        ["--prime-rl", str(tmp_path), "configs/binoculars"],  # not a prime-rl checkout
+    )
+    for bad in bad_args:
+        result = run_script(TMUX, "--dry-run", "--prime-rl", str(prime_rl), *bad, env=env)
         assert result.returncode != 0 and result.stdout == "", bad
         assert result.stderr.strip().splitlines()[-1].startswith("error: "), bad
+
+
+def test_derive_configs_renames_prime_rls_files_and_in_place_adds_the_header(stub_prime_rl, tmp_path):
+    prime_rl, env = stub_prime_rl
+    env = {**env, "PRIME_RL_DIR": str(prime_rl)}
+    result = run_script(DERIVE, "configs/binoculars-v1-8gpu", str(tmp_path / "out"), env=env)
+    assert result.returncode == 0, result.stderr
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == sorted(
+        f"{name}.json" for name in GENERATED
+    )
+    (call,) = [json.loads(line) for line in (prime_rl / "uv-calls.txt").read_text().splitlines()]
+    assert call["args"][:3] == ["run", "--project", str(prime_rl)] and call["cwd"] != str(
+        prime_rl
+    )  # a scratch dir
+    layout = tmp_path / "configs" / "binoculars"
+    shutil.copytree(CONFIGS / "binoculars", layout)
+    result = run_script(DERIVE, "--in-place", str(layout), env=env)
+    assert result.returncode == 0, result.stderr
+    digest = hashlib.sha256((layout / "rl.toml").read_bytes()).hexdigest()
+    for name in GENERATED:
+        header = (layout / f"{name}.toml").read_text().split("\n\n", 1)[0]
+        assert header.startswith(f"# GENERATED from {layout}/rl.toml by prime-rl v0.8.0's `rl --dry-run`")
+        assert header.endswith(f"# rl.toml sha256: {digest}")
+    assert "# legacy" in (layout / "env-train.toml").read_text()  # the stub wrote the train source there
+    for bad in ([], ["configs/binoculars"], ["--in-place", "a", "b"], ["configs/missing", "out"]):
+        result = run_script(DERIVE, *bad, env=env)
+        assert result.returncode != 0 and result.stderr.strip().splitlines()[-1].startswith("error: "), bad
