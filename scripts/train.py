@@ -1,6 +1,6 @@
 """Local single-GPU GRPO on the Binoculars environment with TRL's GRPOTrainer.
 
-    uv run scripts/train.py --max-steps 100 --per_device_train_batch_size 8
+    uv run scripts/train.py --max-steps 100 --batch-size 4
     uv run scripts/train.py --config configs/trl/grpo_qwen3_0.6b.yaml --use_peft --lora_r 16 --scorer_device cuda:1
 
 Without --config the recipe configs/trl/grpo_qwen3_0.6b.yaml supplies the defaults (its comments give the
@@ -24,16 +24,29 @@ from binoculars_rl.trl_args import parser_types
 from binoculars_rl.trl_training import build_training_run, final_evaluation
 
 DEFAULT_RECIPE = Path(__file__).resolve().parent.parent / "configs" / "trl" / "grpo_qwen3_0.6b.yaml"
+BATCH_SIZE_HELP = (
+    "--batch-size N is short for --per_device_train_batch_size N (completions per device per micro-batch; with "
+    "--gradient_accumulation_steps it must make whole groups of --num_generations)."
+)
+
+
+def parse(argv: list[str]) -> tuple:
+    """(train_args, env_args, grpo_config, model_config) from the recipe and the command line."""
+    if "--config" not in argv and not {"-h", "--help"} & set(argv):
+        argv = ["--config", str(DEFAULT_RECIPE), *argv]
+    argv = [
+        "--per_device_train_batch_size" if arg == "--batch-size" else arg.replace("--batch-size=", "--per_device_train_batch_size=", 1)
+        for arg in argv
+    ]  # fmt: skip
+    parser = TrlParser(parser_types(), epilog=BATCH_SIZE_HELP)
+    parser.set_defaults(bf16=torch.cuda.is_available())  # TRL would default to bf16, which CPUs reject
+    return parser.parse_args_and_config(argv)
 
 
 def main(argv: list[str]) -> int:
     console = Console()
-    if "--config" not in argv and not {"-h", "--help"} & set(argv):
-        argv = ["--config", str(DEFAULT_RECIPE), *argv]
-    parser = TrlParser(parser_types())
-    parser.set_defaults(bf16=torch.cuda.is_available())  # TRL would default to bf16, which CPUs reject
     try:
-        train_args, env_args, grpo_config, model_config = parser.parse_args_and_config(argv)
+        train_args, env_args, grpo_config, model_config = parse(argv)
         run = build_training_run(train_args, env_args, grpo_config, model_config)
     except (ValueError, OSError) as error:  # bad flags/recipe, missing model or data (offline hub ids)
         console.print(f"[red]error:[/] {error}")

@@ -61,6 +61,15 @@ def trained_run(tiny_pair, tmp_path_factory):
     return output_dir
 
 
+def test_the_documented_short_flags_set_steps_and_batch_size(tiny_pair, tmp_path):
+    """`uv run scripts/train.py --max-steps 100 --batch-size 4` is the user's documented command."""
+    for flags in (["--max-steps", "100", "--batch-size", "4"], ["--max-steps=100", "--batch-size=4"]):
+        _, _, grpo_config, _ = load_script("train").parse(tiny_args(tiny_pair, tmp_path, *flags))
+        assert (grpo_config.max_steps, grpo_config.per_device_train_batch_size) == (100, 4)
+    _, _, grpo_config, _ = load_script("train").parse(["--max-steps", "100", "--batch-size", "4"])
+    assert grpo_config.per_device_train_batch_size == 4  # the default recipe takes it too
+
+
 def test_two_steps_save_a_checkpoint_and_the_final_model(trained_run, tiny_pair):
     assert (trained_run / "checkpoint-2" / "model.safetensors").is_file()
     assert (trained_run / "checkpoint-2" / "trainer_state.json").is_file()
