@@ -32,6 +32,13 @@ DEFAULT_AI_VALUES = ("1", "ai", "gpt", "machine", "generated", "ai-generated", "
 DEFAULT_HUMAN_VALUES = ("0", "human", "human-written", "false")
 
 TINYSTORIES_DATASET = DEFAULT_DATASET
+
+
+class DataUnavailableError(CalibrationDataError):
+    """The data cannot be had at all (no such file, hub unreachable or dataset unknown), as opposed to data
+    that is there but unusable."""
+
+
 DEFAULT_CONTINUATION_PROMPT = (
     "Here is the beginning of a short story for young children:\n\n{opening}\n\n"
     "Continue the story from where it stops. Reply with the continuation only."
@@ -101,7 +108,7 @@ def read_records(path: str | Path) -> list[dict[str, Any]]:
 
     path = Path(path)
     if not path.is_file():
-        raise CalibrationDataError(f"data file not found: {path}")
+        raise DataUnavailableError(f"data file not found: {path}")
     if path.stat().st_size == 0 or not path.read_bytes().strip():
         raise CalibrationDataError(f"{path} is empty")
     suffix = path.suffix.lower()
@@ -168,7 +175,7 @@ def _load_hub_split(dataset_id: str, split: str, config_name: str | None = None)
     try:
         return load_dataset(dataset_id, config_name, split=split)
     except (OSError, ConnectionError) as error:
-        raise CalibrationDataError(
+        raise DataUnavailableError(
             f"cannot load hub dataset {dataset_id!r} split {split!r} ({type(error).__name__}: {error}); "
             "offline? use a local file instead (--data-file, or --stories-file for TinyStories)"
         ) from None

@@ -8,6 +8,9 @@ results/calibration_data.png (ROC curve and score histograms). Label sources (--
   file         a local .json/.jsonl/.csv/.parquet with text + label columns (--data-file; implied by it)
   tinystories  human TinyStories endings vs a policy's endings for the same openings, generated through an
                OpenAI-compatible server: --source=tinystories --base-url=http://localhost:8000/v1
+Scores are checkpointed as they are computed in results/calibration_data.scores.jsonl: an interrupted run
+(Ctrl-C, SIGTERM, a crash) keeps them, and the same command with --resume scores only the rest (the checkpoint
+is deleted once the report is written). Output paths, models and data are checked before anything slow starts.
 Point the environment's `calibration_file` (or `Binoculars(thresholds=...)`) at the JSON; it reads
 `thresholds["accuracy"]` and `thresholds["low-fpr"]` (the latter only when the sample supports --low-fpr-target).
 """
@@ -15,16 +18,26 @@ Point the environment's `calibration_file` (or `Binoculars(thresholds=...)`) at 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import functools
 import os
+import signal
 import sys
+import tempfile
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 from binoculars import DEFAULT_OBSERVER, DEFAULT_PERFORMER, FALCON_7B_THRESHOLDS, Binoculars, ModelLoadError
 from binoculars.calibration import (
     DEFAULT_LOW_FPR_TARGET,
     DEFAULT_TARGET_FPRS,
+    CheckpointError,
+    LabelledText,
+    ScoreCheckpoint,
     balanced_sample,
     build_report,
+    checkpoint_path_for,
+    plot_path_for,
     score_samples,
     write_report,
 )
@@ -37,11 +50,21 @@ from binoculars_rl.calibration_sources import (
     GHOSTBUSTER_TEXT_COLUMN,
     TINYSTORIES_DATASET,
     CalibrationDataError,
+    DataUnavailableError,
     chat_continuations,
     load_labelled_file,
     load_labelled_hub,
     load_story_texts,
     tinystories_vs_policy,
+)
+from binoculars_rl.smoke.preflight import (
+    PLACEHOLDERS,
+    Requirement,
+    check_models,
+    failure_lines,
+    import_transformers_before_threads,
+    local_command,
+    work_offline_if_hub_unreachable,
 )
 
 
@@ -70,6 +93,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     out.add_argument(
         "--output", default="results/calibration_data.json", help="JSON path; the PNG goes beside it"
+    )
+    out.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue an interrupted run from the scores checkpointed beside --output (NAME.scores.jsonl): "
+        "only texts not yet scored are scored; same models, --max-tokens, data, --max-samples and --seed",
     )
     out.add_argument(
         "--target-fpr",
@@ -160,29 +189,153 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def load_samples(args: argparse.Namespace):
-    """(labelled texts, description of the source) for the chosen --source."""
-    ghostbuster_default = args.source == "hub" and args.dataset == GHOSTBUSTER_DATASET
-    text_column = args.text_column or (GHOSTBUSTER_TEXT_COLUMN if ghostbuster_default else "text")
-    label_column = args.label_column or (GHOSTBUSTER_LABEL_COLUMN if ghostbuster_default else "label")
-    labels = {
-        "ai_values": tuple(args.ai_label or DEFAULT_AI_VALUES),
-        "human_values": tuple(args.human_label or DEFAULT_HUMAN_VALUES),
-    }
-    columns = {"text_column": text_column, "label_column": label_column}
+class Unavailable(Exception):
+    """Models or data that cannot be had (offline, not downloaded, no such path): exit code 1."""
+
+
+def check_writable(path: Path, flag: str) -> None:
+    """A CalibrationDataError unless a file can be written at `path` (its directory is created if missing)."""
+    if path.is_dir():
+        raise CalibrationDataError(f"{flag} {path} is a directory; give a file path")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path.parent, prefix=".calibrate-write-test-"):
+            pass
+    except OSError as error:
+        raise CalibrationDataError(
+            f"cannot write {path} ({flag}): {error.strerror or error}; choose another --output"
+        ) from None
+    if path.exists() and not os.access(path, os.W_OK):
+        raise CalibrationDataError(
+            f"cannot write {path} ({flag}): permission denied; choose another --output"
+        )
+
+
+def output_paths(args: argparse.Namespace) -> tuple[Path, Path, Path]:
+    """(JSON, PNG, score checkpoint), each checked writable before anything loads; the checkpoint must exist
+    with --resume and must not without it (an earlier run's scores are never overwritten)."""
+    report = Path(args.output)
+    if report.suffix.lower() == ".png":
+        raise CalibrationDataError(f"--output {report} is the report's JSON path; the PNG goes beside it")
+    paths = report, plot_path_for(report), checkpoint_path_for(report)
+    for path in paths:
+        check_writable(path, "--output")
+    checkpoint = paths[2]
+    if args.resume and not checkpoint.is_file():
+        raise CalibrationDataError(
+            f"--resume: no checkpoint {checkpoint} to resume (it sits beside --output)"
+        )
+    if not args.resume and checkpoint.exists():
+        raise CalibrationDataError(
+            f"{checkpoint} holds the scores of an unfinished run: add --resume to continue it, or move it "
+            "away to start over"
+        )
+    return paths
+
+
+def needs_hub(args: argparse.Namespace) -> bool:
+    """Whether a model or the data would come from the hub (not a local path)."""
+    local_data = args.source == "file" or (args.source == "tinystories" and args.stories_file)
+    models_local = all(Path(m).expanduser().exists() for m in (args.observer, args.performer))
+    return not (local_data and models_local)
+
+
+def data_requirement(args: argparse.Namespace) -> Requirement:
+    """The data as a preflight requirement; its flag is the one that points at a local copy."""
+    if args.source == "file":
+        return Requirement("--data-file", "data file (--data-file)", str(args.data_file))
+    if args.source == "hub":
+        return Requirement("--data-file", "dataset (--dataset)", args.dataset)
+    if args.stories_file:
+        return Requirement("--stories-file", "stories (--stories-file)", args.stories_file)
+    return Requirement("--stories-file", "stories (--stories-dataset)", args.stories_dataset)
+
+
+def preflight(args: argparse.Namespace):
+    """The data (labelled texts; stories for --source=tinystories) once both models and the data are known to
+    load; else one Unavailable naming every missing piece. With the hub unreachable, work offline at once."""
+    if needs_hub(args):
+        offline_because = work_offline_if_hub_unreachable()
+        if offline_because:
+            print(
+                f"calibrate.py: the Hugging Face hub is unreachable ({offline_because}); working offline "
+                "(HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1): local paths and the hub cache only",
+                file=sys.stderr,
+            )
+    models = [
+        Requirement("--observer", "observer (--observer)", args.observer),
+        Requirement("--performer", "performer (--performer)", args.performer),
+    ]
+    import_transformers_before_threads()
+    with ThreadPoolExecutor(1) as pool:
+        data_future = pool.submit(load_data, args)
+        failures = check_models(models)
+        try:
+            data, data_error = data_future.result(), None
+        except CalibrationDataError as error:
+            data, data_error = None, error
+    if data_error is not None and (failures or isinstance(data_error, DataUnavailableError)):
+        failures.append((data_requirement(args), str(data_error)))
+    elif data_error is not None:
+        raise data_error
+    if failures:
+        raise Unavailable(missing_message(args, failures))
+    return data
+
+
+def missing_message(args: argparse.Namespace, failures) -> str:
+    given = {"--observer": args.observer, "--performer": args.performer}
+    given |= {"--data-file": args.data_file, "--stories-file": args.stories_file}
+    placeholders = {flag: PLACEHOLDERS[flag] for flag in ("--observer", "--performer")}
+    placeholders |= {"--data-file": "/path/to/labelled.jsonl", "--stories-file": "/path/to/stories.jsonl"}
+    command = "HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 uv run scripts/calibrate.py"
+    lines = ["calibration cannot start: these could not be loaded (offline, or not downloaded yet?)"]
+    lines += failure_lines(failures)
+    lines += [
+        "Offline, set HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 and use local copies (model directories saved with "
+        "save_pretrained or `hf download <id> --local-dir DIR`; data as json/jsonl/csv/parquet):",
+        "  " + local_command(command, placeholders, failures, given),
+    ]
+    return "\n".join(lines)
+
+
+def load_data(args: argparse.Namespace) -> list[LabelledText] | list[str]:
+    """The labelled texts of --source=file/hub, or the human stories of --source=tinystories."""
     if args.source == "file":
         if not args.data_file:
             raise CalibrationDataError("--source=file needs --data-file")
-        samples = load_labelled_file(args.data_file, **columns, **labels)
-        return samples, {"kind": "file", "path": args.data_file, **columns}
+        return load_labelled_file(args.data_file, **columns(args), **label_values(args))
     if args.source == "hub":
-        samples = load_labelled_hub(
-            args.dataset, args.split, **columns, **labels, config_name=args.dataset_config
+        return load_labelled_hub(
+            args.dataset, args.split, **columns(args), **label_values(args), config_name=args.dataset_config
         )
-        return samples, {"kind": "hub", "dataset": args.dataset, "split": args.split, **columns}
     if not args.base_url:
         raise CalibrationDataError("--source=tinystories needs --base-url of an OpenAI-compatible server")
-    stories = load_story_texts(args.stories_dataset, args.stories_split, args.stories_file)
+    return load_story_texts(args.stories_dataset, args.stories_split, args.stories_file)
+
+
+def columns(args: argparse.Namespace) -> dict[str, str]:
+    ghostbuster_default = args.source == "hub" and args.dataset == GHOSTBUSTER_DATASET
+    return {
+        "text_column": args.text_column or (GHOSTBUSTER_TEXT_COLUMN if ghostbuster_default else "text"),
+        "label_column": args.label_column or (GHOSTBUSTER_LABEL_COLUMN if ghostbuster_default else "label"),
+    }
+
+
+def label_values(args: argparse.Namespace) -> dict[str, tuple[str, ...]]:
+    return {
+        "ai_values": tuple(args.ai_label or DEFAULT_AI_VALUES),
+        "human_values": tuple(args.human_label or DEFAULT_HUMAN_VALUES),
+    }
+
+
+def labelled_samples(args: argparse.Namespace, data):
+    """(labelled texts, description of the source) from what `load_data` gave (policy endings generated now
+    for --source=tinystories)."""
+    if args.source == "file":
+        return data, {"kind": "file", "path": args.data_file, **columns(args)}
+    if args.source == "hub":
+        return data, {"kind": "hub", "dataset": args.dataset, "split": args.split, **columns(args)}
     model = args.policy_model or served_model(args.base_url, args.api_key)
     generate = functools.partial(
         chat_continuations,
@@ -195,7 +348,7 @@ def load_samples(args: argparse.Namespace):
         disable_thinking=not args.keep_thinking,
     )
     samples = tinystories_vs_policy(
-        stories, generate, args.max_samples // 2, args.seed, args.opening_sentences, args.prompt_template
+        data, generate, args.max_samples // 2, args.seed, args.opening_sentences, args.prompt_template
     )
     source = {
         "kind": "tinystories-vs-policy",
@@ -232,14 +385,26 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.max_samples < 2:
             raise CalibrationDataError(f"--max-samples must be at least 2, got {args.max_samples}")
-        samples, source = load_samples(args)
+        json_path, _, checkpoint_path = output_paths(args)
+        samples, source = labelled_samples(args, preflight(args))
         chosen = balanced_sample(samples, args.max_samples, args.seed)
-    except CalibrationDataError as error:
+        checkpoint = ScoreCheckpoint(checkpoint_path, chosen)
+        settings = {
+            "observer": args.observer,
+            "performer": args.performer,
+            "max_token_observed": args.max_tokens,
+        }
+        done = checkpoint.resume(settings) if args.resume else {}
+    except (CalibrationDataError, CheckpointError) as error:
         return fail(error)
+    except Unavailable as error:
+        return fail(error, exit_code=1)
     available = {"ai": sum(s.label for s in samples), "human": sum(1 - s.label for s in samples)}
     print(
         f"{len(chosen)} texts ({len(chosen) // 2} AI + {len(chosen) // 2} human) from {available}", flush=True
     )
+    if args.resume:
+        print(f"resuming {checkpoint_path}: {len(done)} of {len(chosen)} texts already scored", flush=True)
     try:
         bino = Binoculars(
             args.observer,
@@ -250,14 +415,30 @@ def main(argv: list[str] | None = None) -> int:
             batch_size=args.batch_size,
             thresholds=FALCON_7B_THRESHOLDS,  # unused here; passed to silence the "uncalibrated" warning
         )
+        dtype = {"dtype": str(bino.observer_model.dtype).removeprefix("torch.")}
+        if args.resume:
+            checkpoint.check_settings(dtype)
+        else:
+            checkpoint.start(settings | dtype | {"batch_size": args.batch_size})
     except (ModelLoadError, ValueError, RuntimeError) as error:
-        # a bad path or an offline hub, an unknown dtype, mismatched tokenizers, a missing GPU
+        # a bad path or an offline hub, an unknown dtype, mismatched tokenizers, a missing GPU; a checkpoint
+        # made in another dtype (CheckpointError is a ValueError)
         return fail(error)
-    scores = score_samples(bino, [s.text for s in chosen], args.batch_size)
+    try:
+        with sigterm_as_keyboard_interrupt():
+            scores = score_samples(
+                bino, [s.text for s in chosen], args.batch_size, done=done, on_scored=checkpoint.append
+            )
+    except KeyboardInterrupt:
+        print(f"\ninterrupted: {unfinished(checkpoint, len(chosen))}", file=sys.stderr)
+        return 130
+    except BaseException:
+        print(f"calibrate.py: scoring failed: {unfinished(checkpoint, len(chosen))}", file=sys.stderr)
+        raise
     model_info = {
         "observer": args.observer,
         "performer": args.performer,
-        "dtype": str(bino.observer_model.dtype).removeprefix("torch."),
+        **dtype,
         "max_token_observed": args.max_tokens,
         "observer_device": str(bino.observer_device),
         "performer_device": str(bino.performer_device),
@@ -268,15 +449,37 @@ def main(argv: list[str] | None = None) -> int:
         report = build_report(chosen, scores, model_info, args.target_fpr, args.low_fpr_target, source)
     except CalibrationDataError as error:  # e.g. every text of one class scored NaN
         return fail(error)
-    json_path, png_path = write_report(report, args.output)
+    json_path, png_path = write_report(report, json_path)
+    checkpoint_path.unlink()  # every score is in the report now
     print_summary(report)
     print(f"wrote {json_path} and {png_path}")
     return 0
 
 
-def fail(error: Exception) -> int:
+def unfinished(checkpoint: ScoreCheckpoint, total: int) -> str:
+    return (
+        f"{checkpoint.saved} of {total} scores are saved in {checkpoint.path}; run the same command with "
+        "--resume to score only the rest"
+    )
+
+
+@contextlib.contextmanager
+def sigterm_as_keyboard_interrupt():
+    """While inside, SIGTERM ends the run as Ctrl-C (SIGINT) does: a KeyboardInterrupt."""
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt(signal.Signals(signum).name)
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def fail(error: Exception, exit_code: int = 2) -> int:
     print(f"calibrate.py: error: {error}", file=sys.stderr)
-    return 2
+    return exit_code
 
 
 def print_summary(report: dict) -> None:

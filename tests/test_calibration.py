@@ -11,9 +11,14 @@ from __future__ import annotations
 import importlib.util
 import json
 import math
+import os
+import shlex
+import signal
+import socket
 import subprocess
 import sys
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -21,18 +26,21 @@ import numpy as np
 import pytest
 from binoculars_env.data import DataConfig, story_beginning
 
-from binoculars import Binoculars, load_thresholds
+from binoculars import DEFAULT_OBSERVER, DEFAULT_PERFORMER, Binoculars, load_thresholds
 from binoculars.calibration import (
     SampleScore,
     balanced_sample,
     build_report,
+    checkpoint_path_for,
     roc_points,
     score_samples,
+    text_key,
     write_report,
 )
 from binoculars.testing.tiny import story_corpus
 from binoculars_rl.calibration_sources import (
     AI_CLASS,
+    GHOSTBUSTER_DATASET,
     HUMAN_CLASS,
     CalibrationDataError,
     LabelledText,
@@ -40,6 +48,7 @@ from binoculars_rl.calibration_sources import (
     load_labelled_file,
     tinystories_vs_policy,
 )
+from binoculars_rl.smoke.preflight import OFFLINE_VARIABLES, hub_problem, work_offline_if_hub_unreachable
 
 REPO = Path(__file__).resolve().parents[1]
 PER_CLASS = 30
@@ -415,3 +424,255 @@ def test_cli_tinystories_source_needs_only_a_base_url(tiny_pair, chat_server, tm
     assert report["counts"]["ai"] == report["counts"]["human"] == 8
     assert len(chat_server.prompts) == 8
     assert 'no "low-fpr" threshold written' in capsys.readouterr().err
+
+
+# --- the documented command, checkpoints and --resume --------------------------------------------------------------
+def documented_command() -> list[str]:
+    """The arguments of README's `uv run scripts/calibrate.py ...` line, exactly as documented."""
+    lines = [line for line in (REPO / "README.md").read_text().splitlines() if "scripts/calibrate.py" in line]
+    words = shlex.split(lines[0].split("#")[0])
+    assert words[:3] == ["uv", "run", "scripts/calibrate.py"], lines[0]
+    return words[3:]
+
+
+DOCUMENTED = documented_command()
+DOCUMENTED_OUTPUT = Path(next(w for w in DOCUMENTED if w.startswith("--output=")).removeprefix("--output="))
+# a copy of scripts/calibrate.py's run whose scorer sleeps before each batch, so that a test can stop it midway
+SLOW_SCORER = """
+import runpy, sys, time
+from binoculars.detector import Binoculars
+score_details = Binoculars.score_details
+Binoculars.score_details = lambda self, texts: time.sleep(0.2) or score_details(self, texts)
+sys.argv = sys.argv[1:]
+runpy.run_path(sys.argv[0], run_name="__main__")
+"""
+
+
+def local_flags(tiny_pair, data_file: Path) -> list[str]:
+    return [
+        f"--data-file={data_file}",
+        f"--observer={tiny_pair.observer}",
+        f"--performer={tiny_pair.performer}",
+    ]
+
+
+def without_timestamp(report: dict) -> dict:
+    return {key: value for key, value in report.items() if key != "created"}
+
+
+def checkpoint_entries(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines()[1:]]
+
+
+@pytest.fixture(scope="module")
+def documented_run(tiny_pair, separable_file, tmp_path_factory) -> dict:
+    """The user's documented command on the tiny pair and the separable file, run once, uninterrupted, from
+    a fresh directory (so its --output=results/... is kept as written)."""
+    workdir = tmp_path_factory.mktemp("documented")
+    result = subprocess.run(
+        [
+            sys.executable,
+            str(REPO / "scripts" / "calibrate.py"),
+            *DOCUMENTED,
+            *local_flags(tiny_pair, separable_file),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=workdir,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr
+    return {"workdir": workdir, "stdout": result.stdout}
+
+
+def test_the_documented_command_runs_as_written(documented_run, bino):
+    assert DOCUMENTED[:2] == ["--max-samples=500", "--batch-size=1"]
+    output = documented_run["workdir"] / DOCUMENTED_OUTPUT
+    report = json.loads(output.read_text())
+    assert report["source"]["max_samples"] == 500 and report["models"]["batch_size"] == 1
+    # 500 asked, 30 + 30 available: every text of the file, each scored as the scorer scores it alone
+    assert report["counts"]["total"] == 2 * PER_CLASS
+    texts = [s["text"] for s in report["samples"]]
+    np.testing.assert_allclose([s["score"] for s in report["samples"]], bino.compute_score(texts), rtol=1e-6)
+    assert output.with_suffix(".png").is_file()
+    assert not checkpoint_path_for(output).exists()  # the report holds every score; the checkpoint is gone
+    assert f"wrote {DOCUMENTED_OUTPUT}" in documented_run["stdout"]
+
+
+def test_a_killed_run_keeps_its_scores_and_resume_gives_the_same_report(
+    tiny_pair, separable_file, documented_run, tmp_path, monkeypatch
+):
+    reference = json.loads((documented_run["workdir"] / DOCUMENTED_OUTPUT).read_text())
+    args = [*DOCUMENTED, *local_flags(tiny_pair, separable_file)]
+    checkpoint = tmp_path / checkpoint_path_for(DOCUMENTED_OUTPUT)
+    run = subprocess.Popen(
+        [sys.executable, "-c", SLOW_SCORER, str(REPO / "scripts" / "calibrate.py"), *args],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 300
+        while not (checkpoint.exists() and len(checkpoint.read_text().splitlines()) >= 4):
+            assert run.poll() is None and time.monotonic() < deadline, run.communicate()
+            time.sleep(0.05)
+        run.send_signal(signal.SIGTERM)
+        _, stderr = run.communicate(timeout=60)
+    finally:
+        run.kill()
+    assert run.returncode == 130, stderr
+    saved = checkpoint_entries(checkpoint)
+    assert 3 <= len(saved) < reference["counts"]["total"]
+    assert (
+        f"{len(saved)} of {reference['counts']['total']} scores are saved in" in stderr
+        and "--resume" in stderr
+    )
+    assert not (tmp_path / DOCUMENTED_OUTPUT).exists()
+    # every finished score is on disk, for the right text
+    for entry in saved:
+        sample = reference["samples"][entry["index"]]
+        assert entry["score"] == sample["score"] and entry["text_key"] == text_key(sample["text"])
+
+    scored: list[str] = []
+    score_details = Binoculars.score_details
+    monkeypatch.setattr(
+        Binoculars, "score_details", lambda self, t: scored.extend(t) or score_details(self, t)
+    )
+    monkeypatch.chdir(tmp_path)
+    assert load_calibrate_script().main([*args, "--resume"]) == 0
+
+    resumed = json.loads((tmp_path / DOCUMENTED_OUTPUT).read_text())
+    assert without_timestamp(resumed) == without_timestamp(
+        reference
+    )  # thresholds, AUROC, every sample's score
+    assert len(scored) == reference["counts"]["total"] - len(saved)  # only the rest was scored
+    assert {text_key(t) for t in scored}.isdisjoint(entry["text_key"] for entry in saved)
+    assert not checkpoint.exists()
+
+
+def test_resume_refuses_a_checkpoint_of_other_settings_and_recovers_a_cut_line(
+    tiny_pair, separable_file, tmp_path, monkeypatch, capsys
+):
+    script = load_calibrate_script()
+    output = tmp_path / "cal.json"
+    args = [
+        *local_flags(tiny_pair, separable_file),
+        "--max-samples=20",
+        "--batch-size=2",
+        f"--output={output}",
+    ]
+    calls = []
+    score_details = Binoculars.score_details
+
+    def interrupted_on_third_batch(self, texts):
+        calls.append(texts)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return score_details(self, texts)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(Binoculars, "score_details", interrupted_on_third_batch)
+        assert script.main(args) == 130
+    checkpoint = checkpoint_path_for(output)
+    assert len(checkpoint_entries(checkpoint)) == 4  # two batches of two
+    capsys.readouterr()
+
+    refusals = {
+        (): "holds the scores of an unfinished run: add --resume",
+        ("--resume", "--max-tokens=256"): "max_token_observed 512 (now 256)",
+        ("--resume", f"--performer={tiny_pair.observer}"): "performer",
+        ("--resume", "--seed=1"): "another sample set",
+        ("--resume", "--max-samples=10"): "another sample set (20 texts; now 10)",
+    }
+    for extra, message in refusals.items():
+        assert script.main([*args, *extra]) == 2, extra
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith("calibrate.py: error:") and message in err[0], (extra, err)
+    assert len(checkpoint_entries(checkpoint)) == 4  # untouched by the refusals
+
+    with checkpoint.open("a") as file:  # killed in the middle of writing a line
+        file.write('{"index": 3, "text_key": "ab')
+    assert script.main([*args, "--resume"]) == 0
+    assert json.loads(output.read_text())["counts"]["total"] == 20 and not checkpoint.exists()
+
+
+@pytest.mark.parametrize("where", ["under_a_file", "a_directory"])
+def test_an_unwritable_output_is_reported_before_anything_loads(
+    tiny_pair, separable_file, tmp_path, where, capsys
+):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("")
+    output = blocker / "cal.json" if where == "under_a_file" else tmp_path
+    missing_model = tmp_path / "no-such-model"  # would fail first if models were looked at before the output
+    exit_code = load_calibrate_script().main(
+        [f"--data-file={separable_file}", f"--observer={missing_model}", f"--output={output}"]
+    )
+    assert exit_code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--output" in err[0] and str(output) in err[0] and "no-such-model" not in err[0]
+
+
+def test_resume_without_a_checkpoint_is_an_error(separable_file, tmp_path, capsys):
+    output = tmp_path / "cal.json"
+    assert (
+        load_calibrate_script().main([f"--data-file={separable_file}", f"--output={output}", "--resume"]) == 2
+    )
+    assert f"no checkpoint {checkpoint_path_for(output)}" in capsys.readouterr().err
+
+
+# --- offline -------------------------------------------------------------------------------------------------------
+def closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_offline_without_hf_hub_offline_names_every_missing_piece_in_a_few_lines(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k not in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE")}
+    env |= {"HF_HOME": str(tmp_path / "hf"), "HF_ENDPOINT": f"http://127.0.0.1:{closed_port()}"}
+    result = subprocess.run(
+        [sys.executable, str(REPO / "scripts" / "calibrate.py"), f"--output={tmp_path / 'cal.json'}"],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        env=env,
+        timeout=600,
+    )
+    assert result.returncode == 1
+    text = result.stdout + result.stderr
+    assert len(text.strip().splitlines()) < 10, text
+    assert "Retrying" not in text and "Traceback" not in text
+    for flag, value in (
+        ("--observer", DEFAULT_OBSERVER),
+        ("--performer", DEFAULT_PERFORMER),
+        ("--dataset", GHOSTBUSTER_DATASET),
+    ):
+        assert f"({flag}) '{value}'" in text
+    assert "HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1" in text and "--data-file /path/to/" in text
+    assert not (tmp_path / "cal.json").exists()
+
+
+def test_hub_check_tells_an_answer_from_none(chat_server, monkeypatch):
+    monkeypatch.setenv("HF_ENDPOINT", chat_server.base_url.removesuffix("/v1"))
+    assert hub_problem() is None  # any HTTP answer (here 501 to HEAD) means the hub is reachable
+    monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{closed_port()}")
+    started = time.monotonic()
+    assert "ConnectError" in hub_problem(timeout_s=2.0)
+    assert time.monotonic() - started < 3
+
+
+def test_an_unreachable_hub_turns_offline_mode_on_once(monkeypatch):
+    import datasets.config
+    import huggingface_hub.constants
+
+    for name in OFFLINE_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.setattr(datasets.config, "HF_HUB_OFFLINE", False)
+    monkeypatch.setattr(datasets.config, "HF_DATASETS_OFFLINE", False)
+    monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{closed_port()}")
+    assert "ConnectError" in work_offline_if_hub_unreachable()
+    assert all(os.environ[name] == "1" for name in OFFLINE_VARIABLES)
+    assert huggingface_hub.constants.is_offline_mode() and datasets.config.HF_DATASETS_OFFLINE
+    assert work_offline_if_hub_unreachable() is None  # already offline: no second check

@@ -8,6 +8,12 @@ A Binoculars score is low for AI text, so a text is **predicted AI when score < 
     report = build_report(samples, details, model_info={...})
     write_report(report, "results/calibration_data.json")     # + results/calibration_data.png
 
+To survive an interruption, checkpoint the scores as they come and resume from them:
+
+    checkpoint = ScoreCheckpoint("results/calibration_data.scores.jsonl", samples)
+    checkpoint.start(settings)       # a fresh run (done = {}); to continue one: done = checkpoint.resume(settings)
+    details = score_samples(bino, texts, 8, done=done, on_scored=checkpoint.append)
+
 The report's `thresholds` mapping ({"accuracy": ..., "low-fpr": ...}) is what `binoculars.load_thresholds`
 and the environment's `calibration_file` read:
   - "accuracy": the cut that maximises balanced accuracy (TPR + TNR) / 2 over the sample (= accuracy on a
@@ -19,9 +25,11 @@ and the environment's `calibration_file` read:
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -34,6 +42,7 @@ HUMAN_CLASS = 0
 DEFAULT_TARGET_FPRS = (0.0001, 0.01)
 DEFAULT_LOW_FPR_TARGET = 0.01
 REPORT_FORMAT = "binoculars-calibration/1"
+CHECKPOINT_FORMAT = "binoculars-calibration-scores/1"
 
 
 class CalibrationDataError(ValueError):
@@ -81,30 +90,178 @@ def balanced_sample(
 
 
 def score_samples(
-    bino: Any, texts: Sequence[str], batch_size: int, progress: bool = True
+    bino: Any,
+    texts: Sequence[str],
+    batch_size: int,
+    progress: bool = True,
+    done: Mapping[int, SampleScore] | None = None,
+    on_scored: Callable[[list[tuple[int, SampleScore]]], None] | None = None,
 ) -> list[SampleScore]:
     """Score texts with a tqdm progress bar, `batch_size` texts per call; `bino` is a `binoculars.Binoculars`.
 
     Texts go to the scorer longest first (less padding per batch); results come back in input order.
+    `done` (index -> score, e.g. from `ScoreCheckpoint.resume`) are kept as they are; a batch whose texts are
+    all done is skipped, any other is scored whole, so every text meets the same batch-mates as in one
+    uninterrupted run with the same `batch_size`. `on_scored` gets each batch's new (index, score) pairs.
     """
     from tqdm.auto import tqdm
 
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+    done = dict(done or {})
     order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
-    results: list[SampleScore | None] = [None] * len(texts)
-    with tqdm(total=len(texts), desc="scoring", unit="text", disable=not progress) as bar:
+    results: list[SampleScore | None] = [done.get(i) for i in range(len(texts))]
+    with tqdm(total=len(texts), initial=len(done), desc="scoring", unit="text", disable=not progress) as bar:
         for start in range(0, len(order), batch_size):
             batch = order[start : start + batch_size]
-            for index, details in zip(batch, bino.score_details([texts[i] for i in batch]), strict=True):
-                results[index] = SampleScore(
-                    float(details.score),
-                    float(details.log_ppl),
-                    float(details.x_ppl),
-                    int(details.num_tokens),
-                )
-            bar.update(len(batch))
+            if all(i in done for i in batch):
+                continue
+            details = bino.score_details([texts[i] for i in batch])
+            new = [(i, _sample_score(d)) for i, d in zip(batch, details, strict=True) if i not in done]
+            for index, score in new:
+                results[index] = score
+            if on_scored is not None:
+                on_scored(new)
+            bar.update(len(new))
     return results  # type: ignore[return-value]
+
+
+def _sample_score(details: Any) -> SampleScore:
+    return SampleScore(
+        float(details.score), float(details.log_ppl), float(details.x_ppl), int(details.num_tokens)
+    )
+
+
+class CheckpointError(ValueError):
+    """A score checkpoint that cannot be used for this run (other settings or samples, unreadable)."""
+
+
+def text_key(text: str) -> str:
+    """A short hash of a text: what a checkpointed score is matched by (with its index)."""
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+
+
+def samples_fingerprint(samples: Sequence[LabelledText]) -> str:
+    """A hash of the sample set: every text and label, in order."""
+    digest = hashlib.sha256()
+    for sample in samples:
+        digest.update(f"{sample.label}:{text_key(sample.text)}\n".encode())
+    return digest.hexdigest()
+
+
+class ScoreCheckpoint:
+    """Scores appended to a JSON-lines file as they are computed, so an interrupted run loses nothing.
+
+    The first line is a header: the checkpoint format, the run's `settings` (model pair, max tokens, ...) and
+    the sample set's fingerprint. Each further line is one text's score, keyed by its index in the sample set
+    and `text_key` of its text (NaN written as null). Each batch is one write, flushed at once.
+    """
+
+    def __init__(self, path: str | Path, samples: Sequence[LabelledText]):
+        self.path = Path(path)
+        self.keys = [text_key(s.text) for s in samples]
+        self.fingerprint = samples_fingerprint(samples)
+        self.saved = 0  # scores in the file
+
+    def start(self, settings: dict[str, Any]) -> None:
+        """Create the file with its header; an existing file is never overwritten."""
+        header = {
+            "format": CHECKPOINT_FORMAT,
+            "settings": settings,
+            "samples": self.fingerprint,
+            "num_samples": len(self.keys),
+        }
+        with self.path.open("x", encoding="utf-8") as file:
+            file.write(json.dumps(header) + "\n")
+
+    def resume(self, settings: dict[str, Any]) -> dict[int, SampleScore]:
+        """The scores saved so far (index -> score), once the header matches `settings` and this sample set.
+
+        A last line cut off mid-write (the process was killed) is removed from the file, and its text is
+        scored again; any other unreadable or mismatched line is a CheckpointError."""
+        lines = self._complete_lines()
+        if not lines:
+            raise CheckpointError(
+                f"checkpoint {self.path} is empty (no header line): delete it to start over"
+            )
+        self._check_header(self._parse(lines[0], 1), settings)
+        scores: dict[int, SampleScore] = {}
+        for number, line in enumerate(lines[1:], start=2):
+            index, score = self._entry(self._parse(line, number), number)
+            if index in scores:
+                raise CheckpointError(
+                    f"checkpoint {self.path} line {number}: sample {index} is there twice (two runs writing "
+                    "to one checkpoint?)"
+                )
+            scores[index] = score
+        self.saved = len(scores)
+        return scores
+
+    def check_settings(self, settings: dict[str, Any]) -> None:
+        """Compare more settings (known only later, e.g. the dtype models load in) with the header's."""
+        lines = self._complete_lines()
+        self._check_header(self._parse(lines[0], 1), settings)
+
+    def append(self, scored: Sequence[tuple[int, SampleScore]]) -> None:
+        """Add (index, score) pairs in one write, flushed to the operating system before returning."""
+        text = "".join(
+            json.dumps({"index": i, "text_key": self.keys[i], **_finite_or_none(asdict(s))}) + "\n"
+            for i, s in scored
+        )
+        with self.path.open("a", encoding="utf-8") as file:
+            file.write(text)
+            file.flush()
+        self.saved += len(scored)
+
+    def _complete_lines(self) -> list[str]:
+        data = self.path.read_bytes()
+        complete = data[: data.rfind(b"\n") + 1]
+        if len(complete) < len(data):
+            with self.path.open("r+b") as file:
+                file.truncate(len(complete))
+        return complete.decode("utf-8").splitlines()
+
+    def _parse(self, line: str, number: int) -> dict[str, Any]:
+        try:
+            value = json.loads(line)
+        except json.JSONDecodeError as error:
+            raise CheckpointError(f"checkpoint {self.path} line {number} is not JSON: {error}") from None
+        if not isinstance(value, dict):
+            raise CheckpointError(f"checkpoint {self.path} line {number} is not a JSON object")
+        return value
+
+    def _check_header(self, header: dict[str, Any], settings: dict[str, Any]) -> None:
+        if header.get("format") != CHECKPOINT_FORMAT:
+            raise CheckpointError(
+                f"{self.path} is not a score checkpoint of this format ({CHECKPOINT_FORMAT}): first line "
+                f"has format {header.get('format')!r}"
+            )
+        saved = header.get("settings", {})
+        differ = [f"{k} {saved.get(k)!r} (now {v!r})" for k, v in settings.items() if saved.get(k) != v]
+        if header.get("samples") != self.fingerprint:
+            differ.append(f"another sample set ({header.get('num_samples')} texts; now {len(self.keys)})")
+        if differ:
+            raise CheckpointError(
+                f"checkpoint {self.path} was made with {'; '.join(differ)}: resume with the same settings "
+                "and data, or move the checkpoint away to start over"
+            )
+
+    def _entry(self, entry: dict[str, Any], number: int) -> tuple[int, SampleScore]:
+        index = entry.get("index")
+        if not isinstance(index, int) or not 0 <= index < len(self.keys):
+            raise CheckpointError(f"checkpoint {self.path} line {number}: index {index!r} is out of range")
+        if entry.get("text_key") != self.keys[index]:
+            raise CheckpointError(
+                f"checkpoint {self.path} line {number}: the text of sample {index} differs from the one scored"
+            )
+        try:
+            values = {f: entry[f] for f in ("score", "log_ppl", "x_ppl", "num_tokens")}
+        except KeyError as missing:
+            raise CheckpointError(f"checkpoint {self.path} line {number} has no {missing}") from None
+        return index, SampleScore(
+            *(math.nan if values[f] is None else float(values[f]) for f in ("score", "log_ppl", "x_ppl")),
+            int(values["num_tokens"]),
+        )
 
 
 def operating_point(scores: np.ndarray, labels: np.ndarray, threshold: float) -> dict[str, float]:
@@ -279,9 +436,19 @@ def write_report(report: dict[str, Any], path: str | Path) -> tuple[Path, Path]:
     path = Path(path)
     rest = {k: v for k, v in report.items() if k != "thresholds"}
     save_thresholds(path, report["thresholds"], **rest)
-    plot_path = path.with_suffix(".png")
+    plot_path = plot_path_for(path)
     plot_report(report, plot_path)
     return path, plot_path
+
+
+def plot_path_for(report_path: str | Path) -> Path:
+    """Where `write_report` puts the PNG: beside the JSON, suffix .png."""
+    return Path(report_path).with_suffix(".png")
+
+
+def checkpoint_path_for(report_path: str | Path) -> Path:
+    """Where calibrate.py checkpoints the scores of the report it is computing: beside it, .scores.jsonl."""
+    return Path(report_path).with_suffix(".scores.jsonl")
 
 
 def plot_report(report: dict[str, Any], path: str | Path) -> None:

@@ -2,11 +2,16 @@
 
 A hub id that is neither in the local cache nor reachable (offline machine, no hub access) fails here with one
 message that lists each missing piece and the exact flags that point main.py at local copies instead.
+`work_offline_if_hub_unreachable` asks the hub once, quickly, so that an offline machine gets that message
+without the hub client's retry warnings. scripts/calibrate.py uses the same pieces.
 """
 
 from __future__ import annotations
 
+import os
 import shlex
+import sys
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -67,22 +72,87 @@ def check_models(models: list[Requirement]) -> list[tuple[Requirement, str]]:
 def raise_missing(failures: list[tuple[Requirement, str]], given: dict[str, str]) -> None:
     """One SmokeError naming every failure and a ready-to-edit command using local paths for them."""
     lines = ["smoke rollouts cannot start: these could not be loaded (offline, or not downloaded yet?)"]
-    lines += [f"  - {r.role} {r.value!r}: {why}" for r, why in failures]
-    failed_flags = {r.flag for r, _ in failures}
-    parts = ["uv run main.py"]
-    for flag, placeholder in PLACEHOLDERS.items():
-        value = placeholder if flag in failed_flags else given.get(flag)
-        if value is None:
-            continue
-        parts.append(f"{flag}{shlex.quote(value)}" if flag.endswith("=") else f"{flag} {shlex.quote(value)}")
+    lines += failure_lines(failures)
     lines += [
         "Use local copies (model directories saved with save_pretrained or `hf download <id> --local-dir DIR`;",
         "stories as json/jsonl/parquet with a `text` column):",
-        "  " + " ".join(parts),
+        "  " + local_command("uv run main.py", PLACEHOLDERS, failures, given),
         "or see the pipeline run offline on tiny models (its scores are meaningless):",
         "  uv run main.py --demo",
     ]
     raise SmokeError("\n".join(lines))
+
+
+def failure_lines(failures: list[tuple[Requirement, str]]) -> list[str]:
+    """One indented line per failure: role, value, why."""
+    return [f"  - {r.role} {r.value!r}: {why}" for r, why in failures]
+
+
+def local_command(
+    command: str, placeholders: dict[str, str], failures: list[tuple[Requirement, str]], given: dict[str, str]
+) -> str:
+    """`command` with each flag of `placeholders` (in that order): its placeholder where a requirement set by
+    that flag failed, else the value `given` for it, else left out. A flag ending in "=" takes its value
+    attached."""
+    failed_flags = {r.flag for r, _ in failures}
+    parts = [command]
+    for flag, placeholder in placeholders.items():
+        value = placeholder if flag in failed_flags else given.get(flag)
+        if value is None:
+            continue
+        parts.append(f"{flag}{shlex.quote(value)}" if flag.endswith("=") else f"{flag} {shlex.quote(value)}")
+    return " ".join(parts)
+
+
+DEFAULT_HUB_ENDPOINT = "https://huggingface.co"
+OFFLINE_VARIABLES = ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE")
+# the module attributes that huggingface_hub and datasets read from those variables once, at import
+_OFFLINE_ATTRIBUTES = {
+    "huggingface_hub.constants": ("HF_HUB_OFFLINE",),
+    "datasets.config": ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE"),
+}
+
+
+def hub_problem(timeout_s: float = 2.0) -> str | None:
+    """Why the hub endpoint ($HF_ENDPOINT, else huggingface.co) gives no HTTP answer within `timeout_s`
+    (one HEAD request, proxies from the environment honoured), or None when it answers at all."""
+    import httpx
+
+    endpoint = os.environ.get("HF_ENDPOINT", DEFAULT_HUB_ENDPOINT).rstrip("/")
+    outcome: list[str | None] = []
+
+    def probe() -> None:
+        try:
+            httpx.head(endpoint, timeout=timeout_s)
+        except httpx.HTTPError as error:
+            outcome.append(f"{type(error).__name__}: {_first_line(error)}")
+        else:
+            outcome.append(None)
+
+    thread = threading.Thread(target=probe, daemon=True)  # name resolution ignores httpx's timeout
+    thread.start()
+    thread.join(timeout_s + 0.5)
+    if not outcome:
+        return f"{endpoint} gave no answer within {timeout_s:g} s"
+    return None if outcome[0] is None else f"{endpoint}: {outcome[0]}"
+
+
+def work_offline_if_hub_unreachable(timeout_s: float = 2.0) -> str | None:
+    """When offline mode is not set and the hub gives no answer, turn offline mode on for this process
+    (HF_HUB_OFFLINE=1, HF_DATASETS_OFFLINE=1, also in huggingface_hub/datasets if already imported), so loads
+    use the local cache and fail at once instead of retrying; return why (to tell the user), else None."""
+    if os.environ.get("HF_HUB_OFFLINE", "").upper() in {"1", "ON", "YES", "TRUE"}:  # datasets follows it
+        return None
+    problem = hub_problem(timeout_s)
+    if problem is None:
+        return None
+    for name in OFFLINE_VARIABLES:
+        os.environ[name] = "1"
+    for module, attributes in _OFFLINE_ATTRIBUTES.items():
+        if module in sys.modules:
+            for attribute in attributes:
+                setattr(sys.modules[module], attribute, True)
+    return problem
 
 
 def _first_line(error: BaseException) -> str:
