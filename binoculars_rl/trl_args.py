@@ -55,6 +55,13 @@ class TrainArguments:
     eval_batch_size: int = field(
         default=16, metadata={"help": "Prompts per generate() call in the final eval."}
     )
+    resume: bool = field(
+        default=False,
+        metadata={
+            "help": "Continue from the latest checkpoint-N in the run directory (the one an interrupted run "
+            "saved; give the same flags, or --output_dir). --resume_from_checkpoint PATH picks one."
+        },
+    )
 
 
 def _env_fields() -> list[tuple[str, object, dataclasses.Field]]:

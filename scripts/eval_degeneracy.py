@@ -26,14 +26,17 @@ from rich.console import Console
 from binoculars_rl.completions import COMPLETION_FIELDS, read_completions
 from binoculars_rl.degeneracy import CollapseCriteria
 from binoculars_rl.evaluation import checkpoint_completions, eval_prompts, evaluate_texts, write_completions
+from binoculars_rl.paths import ensure_writable
 from binoculars_rl.report import report_table
 from binoculars_rl.trl_reward import BinocularsReward
 
 
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
+    """Defaults beside each option, and the description's example lines kept as written."""
+
+
 def parse_args(argv: list[str]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.ArgumentDefaultsHelpFormatter
-    )
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=HelpFormatter)
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument(
         "--completions", type=Path, help=f"JSONL with a completion field ({'/'.join(COMPLETION_FIELDS)})"
@@ -71,11 +74,20 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def report_path(args: argparse.Namespace) -> Path:
+    if args.output is not None:
+        return args.output
+    if args.completions is not None:
+        return args.completions.with_suffix(".degeneracy.json")
+    return args.checkpoint / "degeneracy_report.json"
+
+
 def main(argv: list[str]) -> int:
     args = parse_args(argv)
     console = Console()
     reward = None
     try:
+        output = ensure_writable(report_path(args))
         if not args.no_score:
             reward = BinocularsReward(
                 RewardConfig(
@@ -89,7 +101,6 @@ def main(argv: list[str]) -> int:
         criteria = CollapseCriteria(args.min_unique_fraction, args.max_mean_jaccard)
         if args.completions is not None:
             texts, prompts = read_completions(args.completions), None
-            output = args.output or args.completions.with_suffix(".degeneracy.json")
         else:
             prompts = eval_prompts(
                 DataConfig(
@@ -109,7 +120,6 @@ def main(argv: list[str]) -> int:
                 args.seed,
                 args.device,
             )
-            output = args.output or args.checkpoint / "degeneracy_report.json"
         evaluation = evaluate_texts(texts, reward, criteria)
     except (ValueError, OSError) as error:  # bad input file, missing model/data, too few texts
         console.print(f"[red]error:[/] {error}")

@@ -142,3 +142,18 @@ def test_cli_user_error_is_one_line_and_exit_2(tmp_path, capsys):
     script = load_script("eval_degeneracy")
     assert script.main(["--completions", str(tmp_path / "missing.jsonl"), "--no-score"]) == 2
     assert capsys.readouterr().out.strip().startswith("error: completions file not found")
+
+
+def test_cli_checks_the_report_path_first_and_keeps_example_lines(tmp_path, capsys):
+    completions = tmp_path / "rollouts.jsonl"
+    completions.write_text(json.dumps({"completion": "A short story about a cat."}) + "\n")
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    args = ["--completions", str(completions), "--no-score", "--output", str(blocker / "report.json")]
+    assert load_script("eval_degeneracy").main(args) == 2
+    out = " ".join(capsys.readouterr().out.split())
+    assert out.startswith("error: cannot write --output") and str(blocker) in out
+    with pytest.raises(SystemExit):
+        load_script("eval_degeneracy").main(["--help"])
+    help_lines = capsys.readouterr().out.splitlines()
+    assert "    uv run scripts/eval_degeneracy.py --completions outputs/rollouts.jsonl" in help_lines

@@ -106,7 +106,8 @@ def help_flags(script: str) -> frozenset[str]:
     if script in OUR_MODULES:
         argv = [sys.executable, "-m", script, "--help"]
     else:
-        argv = ["bash" if script.endswith(".sh") else sys.executable, script, "--help"]
+        full_help = "--help-all" if script == "scripts/train.py" else "--help"  # train.py: TRL's options too
+        argv = ["bash" if script.endswith(".sh") else sys.executable, script, full_help]
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
     result = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, f"`{shlex.join(argv)}` failed:\n{result.stderr[-2000:]}"

@@ -164,3 +164,70 @@ def test_missing_model_is_one_clear_line_and_exit_2(tiny_pair, tmp_path, capsys)
     args = tiny_args(tiny_pair, tmp_path / "run") + ["--model_name_or_path", str(tmp_path / "no-such-model")]
     assert load_script("train").main(args) == 2
     assert capsys.readouterr().out.startswith("error:")
+
+
+def test_sigint_saves_a_checkpoint_and_resume_continues_from_it(tiny_pair, tmp_path):
+    """Ctrl-C mid-run leaves a checkpoint of the last finished step; --resume continues from it, not from 0."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    output_dir = tmp_path / "interrupted"
+    args = tiny_args(tiny_pair, output_dir, "--max-steps", "200", "--final_eval", "false")
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    script = str(ROOT / "scripts" / "train.py")
+    process = subprocess.Popen(
+        [sys.executable, script, *args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env
+    )
+    lines = []
+    for line in process.stdout:  # TRL logs every step (logging_steps 1): interrupt once training is under way
+        lines.append(line)
+        if "'loss'" in line:
+            process.send_signal(signal.SIGINT)
+            break
+    output = "".join(lines) + process.communicate(timeout=300)[0]
+    assert process.returncode == 128 + signal.SIGINT, output[-3000:]
+    (checkpoint,) = output_dir.glob("checkpoint-*")
+    saved_step = json.loads((checkpoint / "trainer_state.json").read_text())["global_step"]
+    assert 1 <= saved_step < 200 and checkpoint.name == f"checkpoint-{saved_step}"
+    assert f"checkpoint: {checkpoint}" in " ".join(output.split()) and "--resume" in output
+
+    resumed = tiny_args(tiny_pair, output_dir, "--max-steps", str(saved_step + 1), "--final_eval", "false")
+    assert load_script("train").main([*resumed, "--resume", "--save_steps", "1"]) == 0
+    state = json.loads((output_dir / f"checkpoint-{saved_step + 1}" / "trainer_state.json").read_text())
+    steps = [entry["step"] for entry in state["log_history"] if "loss" in entry]
+    assert steps == list(range(1, saved_step + 2))  # the first run's steps, then exactly one more
+
+
+def test_resume_without_a_checkpoint_is_a_clear_error(tiny_pair, tmp_path, capsys):
+    args = tiny_args(tiny_pair, tmp_path / "fresh", "--max-steps", "1", "--resume")
+    assert load_script("train").main(args) == 2
+    assert "--resume: no checkpoint-N in" in " ".join(capsys.readouterr().out.split())
+
+
+def test_bad_settings_exit_2_with_one_line(tiny_pair, tmp_path, capsys):
+    bad_recipe = tmp_path / "bad.yaml"
+    bad_recipe.write_text("learning_rate: [1e-5\nmax_steps: 3\n")
+    recipe_args = tiny_args(tiny_pair, tmp_path / "run")
+    assert recipe_args[:2] == ["--config", str(TINY_RECIPE)]
+    for args, message in (
+        ([*recipe_args, "--num_generations", "0"], "--num_generations"),
+        (["--config", str(bad_recipe), *recipe_args[2:]], "not valid YAML"),
+    ):
+        assert load_script("train").main(args) == 2
+        out = capsys.readouterr().out.strip()
+        assert out.startswith("error:") and message in out and "Traceback" not in out
+
+
+def test_help_lists_the_projects_options_and_help_all_adds_trls(capsys):
+    train = load_script("train")
+    assert train.main(["--help"]) == 0
+    short = capsys.readouterr().out
+    for flag in ("--batch-size", "--resume", "--observer_model", "--max_log_ppl", "--help-all"):
+        assert flag in short, flag
+    assert "--adam_beta1" not in short  # one of TRL's ~300 options
+    with pytest.raises(SystemExit) as exit_info:
+        train.main(["--help-all"])
+    assert exit_info.value.code == 0
+    assert "--adam_beta1" in capsys.readouterr().out
