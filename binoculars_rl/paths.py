@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import tempfile
 from pathlib import Path
 
@@ -23,4 +24,8 @@ def ensure_writable(path: str | Path, option: str = "--output") -> Path:
         raise UnwritableOutputError(
             f"cannot write {option} {path} ({error.strerror or error}); choose a writable path"
         ) from None
+    if path.exists() and not os.access(path, os.W_OK):
+        raise UnwritableOutputError(
+            f"cannot write {option} {path} (permission denied); choose a writable path"
+        )
     return path

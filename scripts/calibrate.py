@@ -23,7 +23,6 @@ import functools
 import os
 import signal
 import sys
-import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -57,6 +56,7 @@ from binoculars_rl.calibration_sources import (
     load_story_texts,
     tinystories_vs_policy,
 )
+from binoculars_rl.paths import UnwritableOutputError, ensure_writable
 from binoculars_rl.smoke.preflight import (
     PLACEHOLDERS,
     Requirement,
@@ -193,24 +193,6 @@ class Unavailable(Exception):
     """Models or data that cannot be had (offline, not downloaded, no such path): exit code 1."""
 
 
-def check_writable(path: Path, flag: str) -> None:
-    """A CalibrationDataError unless a file can be written at `path` (its directory is created if missing)."""
-    if path.is_dir():
-        raise CalibrationDataError(f"{flag} {path} is a directory; give a file path")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=path.parent, prefix=".calibrate-write-test-"):
-            pass
-    except OSError as error:
-        raise CalibrationDataError(
-            f"cannot write {path} ({flag}): {error.strerror or error}; choose another --output"
-        ) from None
-    if path.exists() and not os.access(path, os.W_OK):
-        raise CalibrationDataError(
-            f"cannot write {path} ({flag}): permission denied; choose another --output"
-        )
-
-
 def output_paths(args: argparse.Namespace) -> tuple[Path, Path, Path]:
     """(JSON, PNG, score checkpoint), each checked writable before anything loads; the checkpoint must exist
     with --resume and must not without it (an earlier run's scores are never overwritten)."""
@@ -219,7 +201,7 @@ def output_paths(args: argparse.Namespace) -> tuple[Path, Path, Path]:
         raise CalibrationDataError(f"--output {report} is the report's JSON path; the PNG goes beside it")
     paths = report, plot_path_for(report), checkpoint_path_for(report)
     for path in paths:
-        check_writable(path, "--output")
+        ensure_writable(path, "--output")
     checkpoint = paths[2]
     if args.resume and not checkpoint.is_file():
         raise CalibrationDataError(
@@ -395,7 +377,7 @@ def main(argv: list[str] | None = None) -> int:
             "max_token_observed": args.max_tokens,
         }
         done = checkpoint.resume(settings) if args.resume else {}
-    except (CalibrationDataError, CheckpointError) as error:
+    except (CalibrationDataError, CheckpointError, UnwritableOutputError) as error:
         return fail(error)
     except Unavailable as error:
         return fail(error, exit_code=1)
