@@ -1,6 +1,7 @@
 """binoculars-env's `scorer_url`: rewards from a shared scoring service equal the in-process rewards; no model
 loads in the env process; a service with another model pair, or none at all, is a loud error, never a default
-reward. (In the project's suite, not the env's own tests, so CI runs it where the `serve` extra is installed.)"""
+reward; the service has an API key, which the env passes from `$BINOCULARS_API_KEY`, and shows no local paths on
+/info, which the env still checks against its config. (In the project's suite, not the env's own tests, so CI runs it where the `serve` extra is installed.)"""
 
 import asyncio
 import math
@@ -12,7 +13,7 @@ from binoculars_env.reward import score_completions
 from binoculars_env.taskset import BinocularsTaskConfig
 from pydantic import ValidationError
 
-from binoculars.client import ScoringServiceUnreachable
+from binoculars.client import ScoringServiceError, ScoringServiceUnreachable
 from binoculars.testing.service_process import ServiceProcess, free_port
 
 COMPLETIONS = [
@@ -34,14 +35,31 @@ def assert_same_results(got_results, want_results) -> None:
             assert (math.isnan(a) and math.isnan(b)) or abs(a - b) <= 1e-6, (name, a, b)
 
 
+API_KEY = "remote-test-key"
+
+
 @pytest.fixture(scope="module")
 def service(tiny_reward_config):
     config = tiny_reward_config
     args = ["--observer", config.observer_model, "--performer", config.performer_model]
     args += ["--accelerator", "cpu", "--dtype", "float32"]
     args += ["--max-token-observed", str(config.max_token_observed)]
-    with ServiceProcess(args) as running:
+    with ServiceProcess(args, api_key=API_KEY) as running, pytest.MonkeyPatch.context() as environment:
+        environment.setenv("BINOCULARS_API_KEY", API_KEY)  # what an env worker's environment holds
         yield running
+
+
+def test_the_service_shows_no_local_paths_yet_the_env_recognises_its_pair(service, tiny_reward_config):
+    from binoculars.client import ScoringClient
+
+    with ScoringClient(service.url) as client:
+        info = client.info()
+    assert tiny_reward_config.observer_model not in (info.observer, info.performer)
+    assert info.serves(
+        tiny_reward_config.observer_model,
+        tiny_reward_config.performer_model,
+        tiny_reward_config.max_token_observed,
+    )
 
 
 def test_rewards_from_the_service_equal_in_process_rewards(service, tiny_reward_config):
@@ -95,3 +113,12 @@ def test_an_unreachable_service_raises_instead_of_rewarding(tiny_reward_config):
     )
     with pytest.raises(ScoringServiceUnreachable, match="no answer after 2 attempts"):
         score_completions(COMPLETIONS[:2], config)
+
+
+def test_an_env_without_the_api_key_gets_a_clear_error(service, tiny_reward_config, monkeypatch):
+    monkeypatch.delenv("BINOCULARS_API_KEY")
+    config = tiny_reward_config.model_copy(  # another spec than the other tests', so a new client
+        update={"scorer_url": service.url, "scorer_max_retries": 0, "scorer_timeout_s": 7}
+    )
+    with pytest.raises(ScoringServiceError, match=r"HTTP 401 \(set BINOCULARS_API_KEY"):
+        score_completions(COMPLETIONS[:1], config)

@@ -1,27 +1,37 @@
 """The scoring service (LitServe) and its client: the in-process scorer's numbers, request/response matching under
-concurrency, clear 4xx on bad requests, survival of clients that disconnect, loud client errors."""
+concurrency, clear 4xx on bad requests, survival of clients that disconnect, loud client errors, a failing
+request that fails alone, a dying replica that answers 503 at once, API key, loopback and /info without paths."""
 
 import json
 import math
+import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
+import litserve
 import pytest
+import torch
 
 from binoculars import Binoculars, ScoreDetails
 from binoculars.client import ScoringClient, ScoringServiceError, ScoringServiceUnreachable
+from binoculars.serve import ServiceSettings, build_server
 from binoculars.service_schema import (
     MAX_TEXT_CHARS,
     MAX_TEXTS_PER_REQUEST,
     ScoreRequest,
     ScoreResponse,
+    ServiceInfo,
     TextScore,
+    public_model_name,
 )
+from binoculars.testing.faulty_service import FAIL_MARKER, SLOW_MARKER
 from binoculars.testing.service_process import ServiceProcess, free_port
 from binoculars.testing.tiny import story_corpus
 
@@ -83,11 +93,37 @@ def assert_same_details(got: list[ScoreDetails], want: list[ScoreDetails]) -> No
                 assert abs(a - b) <= 1e-6, (name, a, b)
 
 
-def test_health_and_info_describe_the_served_pair(service, client, tiny_pair):
+def test_health_and_info_describe_the_served_pair_without_local_paths(service, client, tiny_pair):
     assert httpx.get(f"{service.url}/health").text == "ok"
     info = client.info()
-    assert (info.observer, info.performer) == (str(tiny_pair.observer), str(tiny_pair.performer))
+    assert info.observer == public_model_name(str(tiny_pair.observer))
+    assert info.observer.startswith("local:observer:") and info.performer.startswith("local:performer:")
+    assert str(tiny_pair.observer.parent) not in httpx.get(f"{service.url}/info").text
+    assert info.serves(str(tiny_pair.observer), str(tiny_pair.performer), MAX_TOKENS)
+    assert not info.serves(str(tiny_pair.performer), str(tiny_pair.observer), MAX_TOKENS)
     assert (info.max_token_observed, info.dtype, info.max_texts_per_request) == (MAX_TOKENS, "float32", 1024)
+
+
+def test_info_shows_hub_ids_as_they_are_and_paths_only_when_asked():
+    settings = ServiceSettings(observer="/data/models/obs", performer="Qwen/Qwen2.5-0.5B-Instruct")
+    hidden, shown = settings.info(), settings.info(show_paths=True)
+    assert hidden.performer == shown.performer == "Qwen/Qwen2.5-0.5B-Instruct"
+    assert hidden.observer.startswith("local:obs:") and "/data" not in hidden.observer
+    assert shown.observer == "/data/models/obs"
+    for info in (hidden, shown):  # a client comparing its configured strings accepts both forms
+        assert info.serves("/data/models/obs", "Qwen/Qwen2.5-0.5B-Instruct", 512)
+        assert not info.serves("/data/models/other/obs", "Qwen/Qwen2.5-0.5B-Instruct", 512)
+    assert public_model_name("./obs") != public_model_name("obs")
+    assert ServiceInfo.model_validate(hidden.model_dump()) == hidden
+
+
+def test_build_server_listens_on_loopback_by_default(monkeypatch):
+    calls = []
+    monkeypatch.setattr(litserve.LitServer, "run", lambda self, **kwargs: calls.append(kwargs))
+    build_server(ServiceSettings(), accelerator="cpu").run()
+    assert calls[0]["host"] == "127.0.0.1" and calls[0]["port"] == 8000
+    with pytest.raises(ValueError, match="--port 70000 is out of range"):
+        build_server(ServiceSettings(), accelerator="cpu").run(port=70000)
 
 
 def test_scores_equal_the_in_process_scorer(client, local_scorer):
@@ -291,6 +327,13 @@ def test_schema_round_trips_details_with_nan_as_null():
         (["--observer", "/nonexistent/observer"], "could not load the observer tokenizer"),
         (["--devices", "0,x", "--accelerator", "cuda"], "--devices must be"),
         (["--max-batch-requests", "1"], "max_batch_requests must be >= 2"),
+        (["--port", "70000"], "--port 70000 is out of range: use a port from 1024 to 65535"),
+        (["--host", "localhost"], "--host localhost is not one LitServe can bind"),
+        pytest.param(
+            ["--accelerator", "cuda"],
+            "--accelerator cuda, but torch sees no CUDA GPU",
+            marks=pytest.mark.skipif(torch.cuda.is_available(), reason="a GPU is visible"),
+        ),
     ],
 )
 def test_cli_user_errors_exit_nonzero_with_one_line(tiny_pair, args, says):
@@ -302,8 +345,9 @@ def test_cli_user_errors_exit_nonzero_with_one_line(tiny_pair, args, says):
         "--accelerator",
         "cpu",
     ]
+    port = [] if "--port" in args else ["--port", str(free_port())]
     result = subprocess.run(
-        [sys.executable, "-m", "binoculars.serve", *base, *args, "--port", str(free_port())],
+        [sys.executable, "-m", "binoculars.serve", *base, *args, *port],
         capture_output=True,
         text=True,
         timeout=120,
@@ -335,3 +379,104 @@ def test_cli_exits_nonzero_when_a_replica_cannot_load_the_models(tiny_pair, tmp_
     assert result.returncode == 1
     assert result.stderr.strip().splitlines()[-1].startswith("error: One or more workers failed to start")
     assert "SafetensorError" in result.stdout + result.stderr  # the replica's own error is logged before
+
+
+API_KEY = "test-key-7f3a"
+
+
+@pytest.fixture(scope="module")
+def guarded_service(tiny_pair):
+    """A service with an API key whose scorer fails on texts holding FAIL_MARKER; batches wait up to 1 s to fill,
+    so that concurrent requests share one."""
+    args = ["--observer", str(tiny_pair.observer), "--performer", str(tiny_pair.performer)]
+    args += ["--accelerator", "cpu", "--dtype", "float32", "--max-token-observed", str(MAX_TOKENS)]
+    args += ["--max-batch-requests", "8", "--batch-timeout", "1.0", "--log-level", "info"]
+    with ServiceProcess(args, api_key=API_KEY, module="binoculars.testing.faulty_service") as running:
+        yield running
+
+
+def test_a_request_that_fails_to_score_fails_alone(guarded_service, local_scorer):
+    """1 bad + 7 good concurrent requests in one batch: 7 correct scores and one error naming the problem."""
+    per_request = [story_corpus(2, seed=200 + i) + [f"Request {i} is here."] for i in range(8)]
+    per_request[3] = [*per_request[3][:2], f"A text the scorer rejects {FAIL_MARKER}"]
+
+    def run(texts: list[str]) -> list[ScoreDetails] | ScoringServiceError:
+        with ScoringClient(guarded_service.url, timeout_s=60, api_key=API_KEY) as own_client:
+            try:
+                return own_client.score_details(texts)
+            except ScoringServiceError as error:
+                return error
+
+    with ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(run, per_request))
+    failed = answers.pop(3)
+    assert isinstance(failed, ScoringServiceError) and not isinstance(failed, ScoringServiceUnreachable)
+    assert "HTTP 500" in str(failed) and "InjectedScoringFailure" in str(failed), failed
+    good_texts = per_request[:3] + per_request[4:]
+    for got, texts in zip(answers, good_texts, strict=True):
+        assert_same_details(got, local_scorer.score_details(texts))
+    assert "scoring a batch of 8 requests failed; scoring each alone" in guarded_service.log_text()
+
+
+def test_requests_without_the_api_key_get_401(guarded_service, local_scorer, monkeypatch):
+    for path in ("/score", "/info", "/health"):
+        for headers in ({}, {"X-API-Key": "wrong"}):
+            response = httpx.request(
+                "POST" if path == "/score" else "GET",
+                guarded_service.url + path,
+                json={"texts": ["hi there"]} if path == "/score" else None,
+                headers=headers,
+            )
+            assert response.status_code == 401, (path, headers, response.text)
+            assert "X-API-Key" in response.text
+    with (
+        ScoringClient(guarded_service.url, api_key="", max_retries=0) as keyless,
+        pytest.raises(ScoringServiceError, match=r"HTTP 401 \(set BINOCULARS_API_KEY"),
+    ):
+        keyless.score_details(["hi there"])
+    monkeypatch.setenv("BINOCULARS_API_KEY", API_KEY)  # the client's default: what the env's scorer_url uses
+    with ScoringClient(guarded_service.url) as keyed:
+        assert_same_details(keyed.score_details(TEXTS[:2]), local_scorer.score_details(TEXTS[:2]))
+
+
+def test_a_killed_replica_answers_its_requests_with_503_and_stops_the_service(tiny_pair):
+    args = ["--observer", str(tiny_pair.observer), "--performer", str(tiny_pair.performer)]
+    args += ["--accelerator", "cpu", "--dtype", "float32"]
+    answers: dict[str, object] = {}
+
+    def ask(name: str, send) -> None:
+        start = time.monotonic()
+        try:
+            answers[name] = send()
+        except Exception as error:  # noqa: BLE001 - the test inspects whatever ended the request
+            answers[name] = error
+        answers[name + "_s"] = time.monotonic() - start
+
+    slow_body = {"texts": [f"Stalls the replica {SLOW_MARKER}"]}
+    with ServiceProcess(args, module="binoculars.testing.faulty_service") as service:
+        client = ScoringClient(service.url, timeout_s=30, max_retries=2, backoff_s=0.2)
+        askers = [
+            threading.Thread(
+                target=ask,
+                args=("raw", lambda: httpx.post(service.url + "/score", json=slow_body, timeout=30)),
+            ),
+            threading.Thread(target=ask, args=("client", lambda: client.score_details(slow_body["texts"]))),
+        ]
+        for asker in askers:
+            asker.start()
+        time.sleep(1.0)  # both requests are now with the replica
+        (replica,) = service.replica_pids()
+        os.kill(replica, signal.SIGKILL)
+        for asker in askers:
+            asker.join(timeout=30)
+        returncode = service.process.wait(timeout=45)
+        log = service.log_text()
+    assert isinstance(answers["raw"], httpx.Response), answers["raw"]
+    assert answers["raw"].status_code == 503 and "died" in answers["raw"].text, answers["raw"].text
+    assert answers["raw_s"] < 10
+    assert isinstance(answers["client"], ScoringServiceUnreachable), answers["client"]
+    assert answers["client_s"] < 20
+    assert returncode == 1
+    assert f"error: scoring replica inference-worker (pid {replica}, killed by SIGKILL) died" in log, log[
+        -3000:
+    ]

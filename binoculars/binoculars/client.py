@@ -6,16 +6,20 @@
 Failures are loud: a request that times out, cannot connect, or finds the service busy or starting (502/503/504)
 is retried `max_retries` times with exponential backoff, then `ScoringServiceUnreachable` is raised; any other
 error answer raises `ScoringServiceError` with the service's message at once. Never a default score.
+The API key of a service started with one is taken from `$BINOCULARS_API_KEY` unless given as `api_key`.
 Needs `httpx` (the `serve` extra).
 """
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Sequence
 
 from binoculars.detector import ScoreDetails
 from binoculars.service_schema import (
+    API_KEY_ENV,
+    API_KEY_HEADER,
     HEALTH_PATH,
     INFO_PATH,
     MAX_TEXTS_PER_REQUEST,
@@ -26,6 +30,7 @@ from binoculars.service_schema import (
 )
 
 RETRIED_STATUSES = frozenset({502, 503, 504})
+AUTH_STATUSES = frozenset({401, 403})
 
 
 class ScoringServiceError(RuntimeError):
@@ -47,9 +52,12 @@ class ScoringClient:
         connect_timeout_s: float = 5.0,
         max_retries: int = 3,
         backoff_s: float = 0.5,
+        api_key: str | None = None,
         transport=None,
     ) -> None:
-        """`transport`: an `httpx.BaseTransport` to use instead of the network (tests)."""
+        """`api_key`: sent in the `X-API-Key` header; None takes `$BINOCULARS_API_KEY`; no header when
+        that is unset or the key is "".
+        `transport`: an `httpx.BaseTransport` to use instead of the network (tests)."""
         try:
             import httpx
         except ImportError as error:
@@ -65,9 +73,11 @@ class ScoringClient:
         self.max_retries = max_retries
         self.backoff_s = backoff_s
         self._httpx = httpx
+        api_key = api_key if api_key is not None else os.environ.get(API_KEY_ENV)
         self._client = httpx.Client(
             base_url=self.url,
             timeout=httpx.Timeout(timeout_s, connect=min(connect_timeout_s, timeout_s)),
+            headers={API_KEY_HEADER: api_key} if api_key else None,
             transport=transport,
         )
 
@@ -133,8 +143,14 @@ class ScoringClient:
                 last_problem = f"HTTP {response.status_code}: {response.text[:300]}"
                 continue
             if response.is_error:
+                hint = (
+                    f" (set {API_KEY_ENV} to the service's key)"
+                    if response.status_code in AUTH_STATUSES
+                    else ""
+                )
                 raise ScoringServiceError(
-                    f"{method} {self.url}{path} failed with HTTP {response.status_code}: {response.text[:1000]}"
+                    f"{method} {self.url}{path} failed with HTTP {response.status_code}{hint}: "
+                    f"{response.text[:1000]}"
                 )
             try:
                 return response.json()

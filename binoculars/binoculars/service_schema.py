@@ -7,11 +7,18 @@ One result per text, in request order. JSON has no NaN: a score, log-ppl or x-pp
 (NaN for texts under 2 tokens) is sent as `null` and read back as NaN by `ScoreResponse.to_details()`.
 Requests are checked before they reach a batch (a bad request must not fail other clients' requests): a non-empty
 list of at most `MAX_TEXTS_PER_REQUEST` strings, each at most `MAX_TEXT_CHARS` characters of valid Unicode.
+
+A service started with an API key (`BINOCULARS_API_KEY`) answers 401 to any request without it in the
+`X-API-Key` header; the client sends `$BINOCULARS_API_KEY`. `GET /info` names a model given as a local directory
+by `public_model_name` (its basename and a fingerprint of the path string, not the path), so a client that knows
+the string it expects checks it with `ServiceInfo.serves`.
 """
 
 from __future__ import annotations
 
+import hashlib
 import math
+import re
 from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StrictStr, StringConstraints
@@ -23,6 +30,21 @@ HEALTH_PATH = "/health"
 INFO_PATH = "/info"
 MAX_TEXTS_PER_REQUEST = 1024
 MAX_TEXT_CHARS = 200_000  # far above any max_token_observed; bounds tokenizer work per text
+API_KEY_ENV = "BINOCULARS_API_KEY"
+API_KEY_HEADER = "X-API-Key"
+
+# `name` or `org/name` of letters, digits, `_`, `.`, `-`: what the hub accepts, and never an absolute path.
+_HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*(/[A-Za-z0-9][\w.-]*)?")
+
+
+def public_model_name(name: str) -> str:
+    """`name` as `/info` shows it: a hub id as it is; anything else (a local path) as
+    `local:<basename>:<sha256 of the string, 12 hex digits>`, which reveals no directory but is the same wherever
+    the same string is configured (computed from the string alone: the path need not exist on the client)."""
+    if _HUB_ID.fullmatch(name) and ".." not in name:
+        return name
+    basename = name.replace("\\", "/").rstrip("/").rsplit("/", 1)[-1]
+    return f"local:{basename}:{hashlib.sha256(name.encode()).hexdigest()[:12]}"
 
 
 # pydantic rejects strings holding lone surrogates (valid JSON escapes such as "\ud800" that no tokenizer can
@@ -84,3 +106,12 @@ class ServiceInfo(BaseModel):
     max_token_observed: int
     dtype: str | None
     max_texts_per_request: int = MAX_TEXTS_PER_REQUEST
+
+    def serves(self, observer: str, performer: str, max_token_observed: int) -> bool:
+        """Whether this service scores with the pair configured as these strings (shown as they are, with
+        `--info-paths`, or as `public_model_name`)."""
+        return (
+            self.observer in (observer, public_model_name(observer))
+            and self.performer in (performer, public_model_name(performer))
+            and self.max_token_observed == max_token_observed
+        )

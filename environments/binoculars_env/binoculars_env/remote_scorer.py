@@ -46,9 +46,7 @@ def _checked_client(spec: RemoteScorerSpec) -> ScoringClient:
     client = ScoringClient(spec.url, timeout_s=spec.timeout_s, max_retries=spec.max_retries)
     try:
         info = client.info()
-        served = (info.observer, info.performer, info.max_token_observed)
-        wanted = (spec.observer, spec.performer, spec.max_token_observed)
-        if served != wanted:
+        if not info.serves(spec.observer, spec.performer, spec.max_token_observed):
             raise ValueError(
                 f"the scoring service at {spec.url} serves observer={info.observer!r}, "
                 f"performer={info.performer!r}, max_token_observed={info.max_token_observed}, but this "
