@@ -1,4 +1,5 @@
-"""The Binoculars scorer: exact against a naive per-text computation, batch-invariant, loud on misuse."""
+"""The Binoculars scorer: exact against a naive per-text computation, batch-invariant, loud on misuse, and one bad
+or huge text never sinks a batch."""
 
 import math
 import warnings
@@ -8,7 +9,9 @@ import torch
 
 import binoculars
 from binoculars import Binoculars, ModelLoadError
+from binoculars.testing.faults import RecordingTokenizer
 from binoculars.testing.tiny import build_tokenizer, story_corpus
+from binoculars.utils import max_token_chars, parse_device
 
 ODD_TEXTS = [
     "",
@@ -80,6 +83,69 @@ def test_long_text_is_truncated_to_max_token_observed(scorer):
     assert details.num_tokens == scorer.max_token_observed
     ids = scorer.tokenizer(long_text)["input_ids"][: scorer.max_token_observed]
     assert details.score == pytest.approx(naive_details(scorer, scorer.tokenizer.decode(ids))[0], rel=1e-5)
+
+
+LONG_TEXTS = [
+    " ".join(story_corpus(60, seed=5)),
+    "a" * 20_000,  # one word far longer than the character budget
+    "🙂🚀✨ 你好世界 こんにちは " * 400,
+    "The dog ran.\n\n\t" + "x" * 3000 + " then " * 2000,
+]
+
+
+@pytest.mark.parametrize("text", LONG_TEXTS, ids=["prose", "one-long-word", "emoji-cjk", "mixed"])
+def test_a_long_text_scores_like_its_token_truncated_form(scorer, text):
+    """Only a head of char_budget characters is tokenized; the result is the whole text's, cut by tokens."""
+    assert len(text) > scorer.char_budget
+    whole_ids = scorer.tokenizer(text)["input_ids"][: scorer.max_token_observed]
+    (details,) = scorer.score_details([text])
+    assert details.num_tokens == scorer.max_token_observed
+    assert details.score == pytest.approx(naive_details(scorer, text)[0], rel=1e-5)
+    # the reported span is the scored text: its tokens are exactly the scored tokens
+    assert scorer.tokenizer(text[: details.scored_chars])["input_ids"] == whole_ids
+
+
+def test_a_huge_text_reaches_the_tokenizer_only_as_a_bounded_head(scorer, monkeypatch):
+    recording = RecordingTokenizer(scorer.tokenizer)
+    monkeypatch.setattr(scorer, "tokenizer", recording)
+    huge = "Once upon a time a fox ran home. " * 300_000  # 10 MB
+    (details,) = scorer.score_details([huge])
+    assert max(len(text) for text in recording.seen) <= scorer.char_budget
+    assert scorer.char_budget == (scorer.max_token_observed + 16) * max_token_chars(scorer.tokenizer)
+    assert details.num_tokens == scorer.max_token_observed and 0 < details.scored_chars < scorer.char_budget
+
+
+def test_an_untruncated_text_is_scored_whole(scorer):
+    for text, details in zip(TEXTS, scorer.score_details(TEXTS), strict=True):
+        if details.num_tokens < scorer.max_token_observed:
+            assert details.scored_chars == len(text) and details.error is None
+
+
+def test_lone_surrogates_are_scored_as_replacement_characters(scorer):
+    """A lone surrogate (valid in a Python str, not in UTF-8) made the tokenizer fail the whole batch."""
+    texts = ["\ud800", TEXTS[0] + " \udfff end", TEXTS[1]]
+    details = scorer.score_details(texts)
+    cleaned = [t.replace("\ud800", "\ufffd").replace("\udfff", "\ufffd") for t in texts]
+    assert details == scorer.score_details(cleaned)
+    assert [d.error for d in details] == [None] * 3 and details[0].num_tokens >= 1
+
+
+def test_a_text_the_tokenizer_rejects_alone_goes_unscored(scorer, monkeypatch):
+    alone = scorer.score_details(TEXTS)
+    monkeypatch.setattr(scorer, "tokenizer", RecordingTokenizer(scorer.tokenizer, reject="POISON"))
+    batch = [*TEXTS[:3], "a POISON text", *TEXTS[3:]]
+    with pytest.warns(UserWarning, match="could not score text #3.*injected tokenizer failure"):
+        details = scorer.score_details(batch)
+    bad = details.pop(3)
+    assert details == alone  # every other text keeps exactly the score it gets alone
+    assert math.isnan(bad.score) and bad.num_tokens == 0 and "injected tokenizer failure" in bad.error
+
+
+@pytest.mark.parametrize("device", ["banana", "cuda:x", "cuda:-1"])
+def test_unparseable_devices_are_a_clear_error(tiny_pair, device):
+    with pytest.raises(ValueError, match=f"{device!r} is not a device.*'cuda:1'"):
+        make_scorer(tiny_pair, device=device)
+    assert parse_device("cuda:1") == torch.device("cuda", 1)  # format only; existence is checked at load
 
 
 def test_odd_inputs_give_one_float_each_nan_exactly_below_two_tokens(scorer):

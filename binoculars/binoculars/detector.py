@@ -6,7 +6,12 @@ Score of a text x_1..x_L (L >= 2 tokens after truncation to `max_token_observed`
     score   = log_ppl / x_ppl            (low = machine-like; texts under 2 tokens score NaN)
 
 Memory stays bounded: the models run without their LM heads, and the [rows, vocab] logits of both models are
-built from the hidden states a slice of positions at a time, never for a whole batch at once.
+built from the hidden states a slice of positions at a time, never for a whole batch at once. Work per text is
+bounded too: only a head of `char_budget` characters reaches the tokenizer (see `Binoculars.char_budget`).
+
+One bad text never sinks a batch: code points UTF-8 cannot encode (lone surrogates) become U+FFFD before
+tokenizing, and a text the tokenizer still rejects gets NaN with `ScoreDetails.error` saying why (and a warning);
+the other texts keep the scores they get alone.
 """
 
 from __future__ import annotations
@@ -25,7 +30,9 @@ from binoculars.utils import (
     FALCON_7B_THRESHOLDS,
     MODES,
     check_tokenizers_consistent,
+    clean_text,
     load_thresholds,
+    max_token_chars,
     resolve_device,
     resolve_dtype,
 )
@@ -35,6 +42,8 @@ HUMAN_LABEL = "Most likely human-generated"
 UNDETERMINED_LABEL = "Undetermined (fewer than 2 tokens)"
 # fp32 temporaries per logits row in binoculars_terms: two models' logits, softmax, log-softmax.
 _TEMPORARIES_PER_ROW = 4
+# Tokens a cut head must hold beyond max_token_observed for its scored tokens to be those of the whole text.
+_CUT_MARGIN_TOKENS = 16
 
 
 class ModelLoadError(OSError):
@@ -49,6 +58,20 @@ class ScoreDetails:
     log_ppl: float
     x_ppl: float
     num_tokens: int
+    scored_chars: int | None = None
+    """The scored tokens cover text[:scored_chars] (less than the whole text when it was truncated): whatever
+    judges the text beside the score should judge that span. None when a scorer does not report it."""
+    error: str | None = None
+    """Why the text could not be scored (the tokenizer rejected it); score, log_ppl and x_ppl are then NaN."""
+
+
+@dataclass(frozen=True)
+class _Encoded:
+    """A text's scored token ids and the characters they cover, or why it could not be tokenized."""
+
+    ids: list[int]
+    scored_chars: int
+    error: str | None = None
 
 
 def _load_or_explain(loader, name_or_path: str, role: str, **kwargs):
@@ -131,6 +154,16 @@ class Binoculars:
         self.tokenizer = load_tokenizer(self.observer_name_or_path, "observer tokenizer")
         performer_tokenizer = load_tokenizer(self.performer_name_or_path, "performer tokenizer")
         check_tokenizers_consistent(self.tokenizer, performer_tokenizer)
+        if not self.tokenizer.is_fast:
+            raise ValueError(
+                f"observer tokenizer {self.observer_name_or_path!r} is a slow (Python) tokenizer; Binoculars "
+                "needs a fast one (character offsets of the scored span): save the model with a tokenizer.json"
+            )
+        self.tokenizer.truncation_side = (
+            "right"  # a text's score is that of its first max_token_observed tokens
+        )
+        self.char_budget = (max_token_observed + _CUT_MARGIN_TOKENS) * max_token_chars(self.tokenizer)
+        """Characters of a text that reach the tokenizer (more only when that head holds too few tokens)."""
 
         self.observer_model = load_frozen_model(
             self.observer_name_or_path,
@@ -197,26 +230,62 @@ class Binoculars:
         for index, text in enumerate(texts):
             if not isinstance(text, str):
                 raise TypeError(f"text #{index} is {type(text).__name__}, not str")
-        if not texts:
-            return []
-        token_ids = self.tokenizer(
-            list(texts), truncation=True, max_length=self.max_token_observed, return_attention_mask=False
-        )["input_ids"]
-        nan = float("nan")
-        results = [ScoreDetails(nan, nan, nan, len(ids)) for ids in token_ids]
+        encoded = [self._encode(index, text) for index, text in enumerate(texts)]
+        parts: list[tuple[float, float]] = [(math.nan, math.nan)] * len(encoded)
         scorable = sorted(
-            (i for i, ids in enumerate(token_ids) if len(ids) >= 2), key=lambda i: -len(token_ids[i])
+            (i for i, e in enumerate(encoded) if len(e.ids) >= 2), key=lambda i: -len(encoded[i].ids)
         )
         with torch.inference_mode():
             for start in range(0, len(scorable), self.batch_size):
                 batch = scorable[start : start + self.batch_size]
-                for index, details in zip(
-                    batch, self._score_batch([token_ids[i] for i in batch]), strict=True
+                for index, ppls in zip(
+                    batch, self._score_batch([encoded[i].ids for i in batch]), strict=True
                 ):
-                    results[index] = details
-        return results
+                    parts[index] = ppls
+        return [
+            ScoreDetails(log_ppl / x_ppl, log_ppl, x_ppl, len(e.ids), e.scored_chars, e.error)
+            for (log_ppl, x_ppl), e in zip(parts, encoded, strict=True)
+        ]
 
-    def _score_batch(self, token_ids: list[list[int]]) -> list[ScoreDetails]:
+    def _encode(self, index: int, text: str) -> _Encoded:
+        """Ids of the text's first max_token_observed tokens; a text the tokenizer rejects gets no ids and the
+        error (with a warning), so it alone goes unscored."""
+        try:
+            encoding = self.tokenizer(
+                self._tokenizer_input(text),
+                truncation=True,
+                max_length=self.max_token_observed,
+                return_offsets_mapping=True,
+                return_attention_mask=False,
+            )
+        except Exception as error:  # any rejection: the other texts of the batch must still be scored
+            message = f"the tokenizer rejected it: {type(error).__name__}: {error}"
+            warnings.warn(f"Binoculars could not score text #{index}; {message}", stacklevel=3)
+            return _Encoded([], 0, message)
+        scored_chars = max((end for _, end in encoding["offset_mapping"]), default=0)
+        return _Encoded(encoding["input_ids"], scored_chars)
+
+    def _tokenizer_input(self, text: str) -> str:
+        """The cleaned text, or only its head of `char_budget` characters when that gives the same scored tokens.
+
+        Why the head's first N = max_token_observed tokens are the whole text's: (1) no token covers more than
+        `max_token_chars` characters, so the whole text's first N tokens lie in its first N * max_token_chars
+        characters, inside the head; (2) tokenization is local: the text is split into words and BPE merges
+        within a word, so cutting the text can change only the tokens of the word cut at the join, and the
+        check below keeps `_CUT_MARGIN_TOKENS` tokens between the last scored token and the join. (A single
+        word longer than that margin at the join relies on BPE merging left to right, as it does for repeated
+        characters; tests compare long texts with their token-truncated form.) A normalizer that deletes or
+        composes characters can leave the head short of tokens: then the whole text is tokenized (exact, only
+        slower)."""
+        if len(text) > self.char_budget:
+            head = clean_text(text[: self.char_budget])
+            head_tokens = len(self.tokenizer(head, add_special_tokens=False)["input_ids"])
+            if head_tokens > self.max_token_observed + _CUT_MARGIN_TOKENS:
+                return head
+        return clean_text(text)
+
+    def _score_batch(self, token_ids: list[list[int]]) -> list[tuple[float, float]]:
+        """(log_ppl, x_ppl) of each text of one forward batch."""
         padded = self.tokenizer.pad({"input_ids": token_ids}, return_tensors="pt")
         input_ids, attention_mask = padded["input_ids"], padded["attention_mask"]
         observer_hidden = self._hidden_states(
@@ -252,12 +321,7 @@ class Binoculars:
             xent_sum.index_add_(0, text_of_row[rows], xent.double())
 
         counts = predicted.sum(dim=1).to(device)
-        log_ppl = (nll_sum / counts).tolist()
-        x_ppl = (xent_sum / counts).tolist()
-        return [
-            ScoreDetails(lp / xp, lp, xp, len(ids))
-            for lp, xp, ids in zip(log_ppl, x_ppl, token_ids, strict=True)
-        ]
+        return list(zip((nll_sum / counts).tolist(), (xent_sum / counts).tolist(), strict=True))
 
     @staticmethod
     def _hidden_states(model, input_ids, attention_mask, device) -> torch.Tensor:

@@ -1,7 +1,8 @@
 """Wire format of the Binoculars scoring service (`binoculars.serve`), shared by the server and its client.
 
     POST /score   {"texts": ["...", ...]}
-              ->  {"results": [{"score": 0.93, "log_ppl": 2.1, "x_ppl": 2.26, "num_tokens": 87}, ...]}
+              ->  {"results": [{"score": 0.93, "log_ppl": 2.1, "x_ppl": 2.26, "num_tokens": 87,
+                                "scored_chars": 412, "error": null}, ...]}
 
 One result per text, in request order. JSON has no NaN: a score, log-ppl or x-ppl that is not a finite number
 (NaN for texts under 2 tokens) is sent as `null` and read back as NaN by `ScoreResponse.to_details()`.
@@ -67,6 +68,8 @@ class TextScore(BaseModel):
     log_ppl: float | None
     x_ppl: float | None
     num_tokens: int
+    scored_chars: int | None = None
+    error: str | None = None
 
     @classmethod
     def from_details(cls, details: ScoreDetails) -> TextScore:
@@ -78,6 +81,8 @@ class TextScore(BaseModel):
             log_ppl=finite_or_none(details.log_ppl),
             x_ppl=finite_or_none(details.x_ppl),
             num_tokens=details.num_tokens,
+            scored_chars=details.scored_chars,
+            error=details.error,
         )
 
     def to_details(self) -> ScoreDetails:
@@ -85,7 +90,12 @@ class TextScore(BaseModel):
             return math.nan if value is None else value
 
         return ScoreDetails(
-            nan_if_none(self.score), nan_if_none(self.log_ppl), nan_if_none(self.x_ppl), self.num_tokens
+            nan_if_none(self.score),
+            nan_if_none(self.log_ppl),
+            nan_if_none(self.x_ppl),
+            self.num_tokens,
+            self.scored_chars,
+            self.error,
         )
 
 

@@ -1,9 +1,10 @@
-"""Devices, dtypes, tokenizer consistency and threshold files for the Binoculars scorer."""
+"""Devices, dtypes, text cleaning, tokenizer consistency and threshold files for the Binoculars scorer."""
 
 from __future__ import annotations
 
 import json
 import math
+import re
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,9 @@ FALCON_7B_ACCURACY_THRESHOLD = 0.9015310749276843
 FALCON_7B_LOW_FPR_THRESHOLD = 0.8536432310785527
 FALCON_7B_THRESHOLDS = {"accuracy": FALCON_7B_ACCURACY_THRESHOLD, "low-fpr": FALCON_7B_LOW_FPR_THRESHOLD}
 MODES = ("accuracy", "low-fpr")
+# Code points a str can hold but UTF-8 cannot encode (no tokenizer accepts them): lone surrogates.
+_SURROGATE = re.compile("[\ud800-\udfff]")
+REPLACEMENT_CHARACTER = "\ufffd"
 
 
 def default_device() -> torch.device:
@@ -23,8 +27,18 @@ def default_device() -> torch.device:
     return torch.device("cuda:0" if torch.cuda.is_available() else "cpu")
 
 
+def parse_device(device: str | torch.device) -> torch.device:
+    """`device` as a torch.device, or a ValueError naming it and the accepted forms (`cpu`, `cuda`, `cuda:N`)."""
+    try:
+        return torch.device(device)
+    except (RuntimeError, TypeError) as error:
+        raise ValueError(
+            f"{device!r} is not a device ({error}); use e.g. 'cpu', 'cuda' or 'cuda:1' (index >= 0, no sign)"
+        ) from None
+
+
 def resolve_device(device: str | torch.device | None) -> torch.device:
-    resolved = default_device() if device is None else torch.device(device)
+    resolved = default_device() if device is None else parse_device(device)
     if resolved.type == "cuda":
         if not torch.cuda.is_available():
             raise RuntimeError(f"device {resolved} requested but CUDA is not available")
@@ -47,6 +61,19 @@ def resolve_dtype(dtype: str | torch.dtype | None, device: torch.device, use_bfl
             return resolved
         return dtype
     return torch.bfloat16 if device.type == "cuda" and use_bfloat16 else torch.float32
+
+
+def clean_text(text: str) -> str:
+    """`text` with every code point UTF-8 cannot encode (lone surrogates such as "\\ud800") replaced by U+FFFD,
+    one character for one, so character offsets into the cleaned text are offsets into `text`."""
+    return _SURROGATE.sub(REPLACEMENT_CHARACTER, text)
+
+
+def max_token_chars(tokenizer: Any) -> int:
+    """An upper bound on the characters of text one token covers: the longest entry of the vocabulary (special
+    tokens included). A byte-level BPE entry spells one symbol per byte and a character is at least one byte;
+    SentencePiece's `▁` and WordPiece's `##` only make entries longer than the text they cover."""
+    return max(len(token) for token in tokenizer.get_vocab())
 
 
 # Text that exercises byte-level fallbacks, special tokens, digits and whitespace.

@@ -31,7 +31,7 @@ DataFiles = str | list[str] | dict[str, str | list[str]]
 class DataConfig(BaseModel):
     """Where the stories come from and how a prompt is cut from each (same names in both verifiers stacks)."""
 
-    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
+    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True, allow_inf_nan=False)
 
     dataset_name: str = DEFAULT_DATASET
     """Hugging Face dataset with a `text` column (streamed)."""
@@ -143,7 +143,21 @@ def _local_format(data_files: DataFiles) -> str:
     for path in paths:
         if not Path(path).exists():
             raise FileNotFoundError(f"data_files entry not found: {path}")
+        if _is_blank(Path(path)):
+            raise ValueError(
+                f"data_files entry {path} is empty; give json/jsonl/parquet rows with a `text` column "
+                "(one story per row), or leave it out of data_files"
+            )
     return formats.pop()
+
+
+def _is_blank(path: Path, chunk_bytes: int = 1 << 16) -> bool:
+    """True when the file holds only whitespace (reads no further than its first non-blank chunk)."""
+    with path.open("rb") as file:
+        while chunk := file.read(chunk_bytes):
+            if chunk.strip():
+                return False
+    return True
 
 
 def _open_stream(config: DataConfig, split_name: str):

@@ -4,10 +4,12 @@
 
 `score` is the Binoculars score of the completion's plain text (higher looks more human), `threshold` the
 detector's decision boundary, `shortfall` how far the text falls short of `length_target_tokens` (0..1).
-Guards give the worst reward, -2, never the top: empty text (also after `<think>` blocks are removed),
-fewer than `min_tokens` tokens, a non-finite score, text whose performer log-perplexity is above
-`max_log_ppl` (gibberish has high perplexity, and high perplexity fools Binoculars into "human"), and
-repetitive text (distinct-2 below `min_distinct_2`).
+Guards give the worst reward, -2, never the top: empty text (also after `<think>` blocks are removed), text the
+scorer's tokenizer rejects (that text alone; the rest of the batch is scored as usual), fewer than `min_tokens`
+tokens, a non-finite score, text whose performer log-perplexity is above `max_log_ppl` (gibberish has high
+perplexity, and high perplexity fools Binoculars into "human"), and repetitive text (distinct-2 below
+`min_distinct_2`). Guards that read the text read the span the scorer scored (its first `max_token_observed`
+tokens), never a tail the detector did not see.
 
 `score_completions(texts, config)` is the one synchronous entry point; both verifiers stacks and a trainer
 that calls the reward directly use it.
@@ -20,13 +22,16 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from binoculars.defaults import DEFAULT_OBSERVER, DEFAULT_PERFORMER
 from binoculars_env.remote_scorer import RemoteScorerSpec, get_remote_scorer
 from binoculars_env.scorer_pool import ScorerSpec, get_scorer
+
+if TYPE_CHECKING:
+    from binoculars import ScoreDetails
 
 MIN_REWARD, MAX_REWARD = -2.0, 2.0
 DEFAULT_THRESHOLD = 1.0
@@ -36,7 +41,9 @@ _THINK_BLOCK = re.compile(r"<think>.*?</think>", re.DOTALL)
 class RewardConfig(BaseModel):
     """Scorer and reward settings (same names as `load_environment` arguments and v1 task config fields)."""
 
-    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
+    # allow_inf_nan=False: NaN or inf in any float field (threshold=nan kills every reward, -inf gives +2 to all)
+    # is a validation error naming the field.
+    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True, allow_inf_nan=False)
 
     observer_model: str = DEFAULT_OBSERVER
     """Binoculars observer (hub id or local directory)."""
@@ -81,6 +88,17 @@ class RewardConfig(BaseModel):
     scorer_max_retries: int = Field(3, ge=0)
     """`scorer_url` only: retries (exponential backoff) of a request that timed out or found the service
     down or busy; then the reward call raises, never a default reward."""
+
+    @field_validator("scorer_device")
+    @classmethod
+    def _parseable_device(cls, device: str | None) -> str | None:
+        """A device torch can parse (`cpu`, `cuda`, `cuda:1`, …); whether it exists is checked when the scorer
+        loads, on the machine that runs it."""
+        if device is not None:
+            from binoculars.utils import parse_device
+
+            parse_device(device)
+        return device
 
     def scorer_spec(self) -> ScorerSpec:
         return ScorerSpec(
@@ -146,7 +164,7 @@ class RewardResult:
     flagged_as_ai: bool
     """The detector calls it AI-generated (score < threshold)."""
     guard: str | None
-    """The guard that set the reward to -2 (`empty`, `too_short`, `non_finite`, `disfluent`,
+    """The guard that set the reward to -2 (`empty`, `unscorable`, `too_short`, `non_finite`, `disfluent`,
     `repetitive`), else None."""
 
     def metrics(self) -> dict[str, float]:
@@ -205,6 +223,8 @@ def distinct_2(text: str) -> float:
 
 def score_completions(texts: list[str], config: RewardConfig) -> list[RewardResult]:
     """Rewards of completion texts, scored in one batched scorer call (the scorer loads on first use)."""
+    if isinstance(texts, str):
+        raise TypeError("score_completions takes a list of texts, got one str; pass [text]")
     threshold = config.resolved_threshold()
     plain = [strip_think(text) for text in texts]
     to_score = sorted({text for text in plain if text})
@@ -221,8 +241,8 @@ def score_completions(texts: list[str], config: RewardConfig) -> list[RewardResu
             results.append(RewardResult(MIN_REWARD, nan, nan, nan, 0, 0.0, False, "empty"))
             continue
         d = details[text]
-        distinct = distinct_2(text)
-        guard = _guard(d.score, d.log_ppl, d.x_ppl, d.num_tokens, distinct, config)
+        distinct = distinct_2(scored_span(text, d))
+        guard = _guard(d, distinct, config)
         shortfall = max(0.0, 1.0 - d.num_tokens / config.length_target_tokens)
         reward = (
             MIN_REWARD
@@ -244,14 +264,24 @@ def score_completions(texts: list[str], config: RewardConfig) -> list[RewardResu
     return results
 
 
-def _guard(
-    score: float, log_ppl: float, x_ppl: float, num_tokens: int, distinct: float, config: RewardConfig
-) -> str | None:
-    if num_tokens < max(config.min_tokens, 2):
+def scored_span(text: str, details: ScoreDetails) -> str:
+    """The part of `text` the scorer scored (its first max_token_observed tokens)."""
+    if details.scored_chars is None:
+        raise ValueError(
+            "the scorer did not report which span of the text it scored (ScoreDetails.scored_chars is None); "
+            "use a binoculars scorer or scoring service from this version"
+        )
+    return text[: details.scored_chars]
+
+
+def _guard(d: ScoreDetails, distinct: float, config: RewardConfig) -> str | None:
+    if d.error is not None:
+        return "unscorable"
+    if d.num_tokens < max(config.min_tokens, 2):
         return "too_short"
-    if not all(math.isfinite(v) for v in (score, log_ppl, x_ppl)):
+    if not all(math.isfinite(v) for v in (d.score, d.log_ppl, d.x_ppl)):
         return "non_finite"
-    if config.max_log_ppl is not None and log_ppl > config.max_log_ppl:
+    if config.max_log_ppl is not None and d.log_ppl > config.max_log_ppl:
         return "disfluent"
     if config.min_distinct_2 is not None and distinct < config.min_distinct_2:
         return "repetitive"

@@ -57,6 +57,21 @@ def test_unknown_and_invalid_arguments_are_rejected(env_args):
         load_environment(**{**env_args, "threshold": None, "calibration_file": "/nope.json"})
 
 
+@pytest.mark.parametrize(
+    ("name", "value", "says"),
+    [
+        ("threshold", float("nan"), "finite number"),
+        ("threshold", float("-inf"), "finite number"),
+        ("max_log_ppl", float("nan"), "finite number"),
+        ("batch_window_s", float("inf"), "finite number"),
+        ("scorer_device", "banana", "'banana' is not a device"),
+    ],
+)
+def test_non_finite_numbers_and_bad_devices_are_rejected_naming_the_argument(env_args, name, value, says):
+    with pytest.raises(ValueError, match=f"(?s){name}.*{says}"):
+        load_environment(**{**env_args, name: value})
+
+
 def test_evaluate_rollouts_score_each_group_in_one_call(env_args, chat_server, monkeypatch):
     monkeypatch.setenv("STUB_API_KEY", "unused")
     calls = []

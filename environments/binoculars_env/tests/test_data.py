@@ -98,6 +98,17 @@ def test_offline_hub_dataset_error_names_data_files():
         load_story_prompts(config, "train")
 
 
+@pytest.mark.parametrize("content", ["", "\n  \n"], ids=["zero-bytes", "blank-lines"])
+def test_an_empty_data_file_is_a_clear_error_naming_it(tmp_path, content):
+    """datasets raised a bare StopIteration for an empty file."""
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text(content)
+    with pytest.raises(
+        ValueError, match=r"data_files entry .*empty\.jsonl is empty; give json/jsonl/parquet rows"
+    ):
+        load_story_prompts(DataConfig(data_files=str(empty)), "train")
+
+
 def test_bad_local_files_are_clear_errors(tmp_path):
     with pytest.raises(FileNotFoundError, match="missing.jsonl"):
         load_story_prompts(DataConfig(data_files=str(tmp_path / "missing.jsonl")), "train")

@@ -1,18 +1,22 @@
-"""The reward: clip(score - threshold) of an independent Binoculars computation, and the guards."""
+"""The reward: clip(score - threshold) of an independent Binoculars computation, the guards, and a validated
+config."""
 
 import math
 
 import pytest
 from binoculars_env import scorer_pool
 from binoculars_env.reward import (
+    RewardConfig,
     completion_text,
     distinct_2,
     score_completions,
     strip_think,
 )
+from pydantic import ValidationError
 from reference_scores import reference_reward, reference_score
 
 from binoculars import save_thresholds
+from binoculars.testing.faults import RecordingTokenizer
 
 STORIES = [
     "The little fox ran to the river and found a friend. They played with a red ball all day.",
@@ -29,6 +33,10 @@ ODD_INPUTS = [
     "\n\n\t   \n",
     "</think>",
     "1234567890 !?.,;:'\"()[]{}<>-_=+*/\\|@#$%^&~`",
+    "\x00\x01\x07\x1b[31m red \x1b[0m\x7f\x85 control characters \x0b\x0c\r\n" * 5,
+    "\u200b\u200e\u200f\ufeff zero\u200dwidth \u202eright-to-left\u202c \ufffe\uffff" * 5,
+    "lone \ud800 surrogates \udfff and a pair \ud83d\ude00 " * 5,
+    "e\u0301\u0301\u0301 \u1100\u1161\u11a8 combining " * 10,
 ]
 
 
@@ -70,6 +78,34 @@ def test_odd_inputs_stay_within_the_reward_range(tiny_reward_config):
     for result in score_completions(ODD_INPUTS, tiny_reward_config):
         assert -2.0 <= result.reward <= 2.0
         assert all(math.isfinite(v) for v in result.metrics().values())
+
+
+def test_a_string_instead_of_a_list_is_a_type_error(tiny_reward_config):
+    """A str is a sequence of characters: it used to be scored one character at a time."""
+    with pytest.raises(TypeError, match=r"one str; pass \[text\]"):
+        score_completions(STORIES[0], tiny_reward_config)
+
+
+def test_lone_surrogates_do_not_sink_the_batch(tiny_reward_config):
+    texts = ["\ud800", STORIES[0], STORIES[1] + " \ud800"]
+    results = score_completions(texts, tiny_reward_config)
+    assert (
+        results[0].guard == "too_short"
+        and results[1] == score_completions([STORIES[0]], tiny_reward_config)[0]
+    )
+    assert results[2] == score_completions([STORIES[1] + " \ufffd"], tiny_reward_config)[0]
+
+
+def test_a_text_the_tokenizer_rejects_alone_gets_the_unscorable_guard(tiny_reward_config, monkeypatch):
+    alone = [score_completions([story], tiny_reward_config)[0] for story in STORIES]
+    binoculars = scorer_pool.get_scorer(tiny_reward_config.scorer_spec()).binoculars
+    monkeypatch.setattr(binoculars, "tokenizer", RecordingTokenizer(binoculars.tokenizer, reject="POISON"))
+    with pytest.warns(UserWarning, match="injected tokenizer failure"):
+        results = score_completions([*STORIES[:2], "A POISON story " * 10, *STORIES[2:]], tiny_reward_config)
+    bad = results.pop(2)
+    assert results == alone
+    assert (bad.reward, bad.guard) == (-2.0, "unscorable")
+    assert all(math.isfinite(v) for v in bad.metrics().values()) and bad.metrics()["guard_failed"] == 1.0
 
 
 def test_a_group_scored_together_equals_each_scored_alone(tiny_reward_config):
@@ -123,6 +159,20 @@ def test_repetition_guard(tiny_reward_config):
     assert repetitive.score == unguarded.score  # the metrics still show what the detector said
 
 
+def test_repetition_guard_measures_the_scored_span_not_the_unscored_tail(tiny_reward_config):
+    """The scorer sees only the first max_token_observed tokens: a looping head with a varied tail is looping."""
+    looped = "The cat sat on the mat. " * 30
+    tail = " ".join(f"word{i} other{i * 7}" for i in range(400))
+    text = looped + tail
+    assert distinct_2(text) > 0.6 > distinct_2(looped)
+    config = tiny_reward_config.model_copy(update={"max_token_observed": 48, "min_distinct_2": 0.6})
+    [result] = score_completions([text], config)
+    assert (result.reward, result.guard) == (-2.0, "repetitive")
+    assert result.num_tokens == 48
+    [head] = score_completions([looped], config)
+    assert result.distinct_2 == head.distinct_2 and result.score == head.score
+
+
 def test_length_term_penalises_short_completions_linearly(tiny_reward_config):
     config = tiny_reward_config.model_copy(update={"length_weight": 0.5, "length_target_tokens": 1000})
     for base, shaped in zip(
@@ -141,7 +191,7 @@ def test_non_finite_score_gets_the_minimum(tiny_reward_config, monkeypatch):
 
     class NaNScorer:
         def score_details(self, texts):
-            return [ScoreDetails(float("nan"), float("nan"), float("nan"), 50) for _ in texts]
+            return [ScoreDetails(float("nan"), float("nan"), float("nan"), 50, len(t)) for t in texts]
 
     monkeypatch.setattr("binoculars_env.reward.get_scorer", lambda spec: NaNScorer())
     [result] = score_completions([STORIES[0]], tiny_reward_config)
@@ -216,3 +266,38 @@ def test_unloadable_scorer_is_a_clear_error(tiny_reward_config, tmp_path):
     config = tiny_reward_config.model_copy(update={"observer_model": str(tmp_path / "no-such-model")})
     with pytest.raises(ModelLoadError, match="no-such-model"):
         score_completions([STORIES[0]], config)
+
+
+def test_a_scorer_that_does_not_report_its_scored_span_is_a_clear_error(tiny_reward_config, monkeypatch):
+    from binoculars import ScoreDetails
+
+    class OldScorer:
+        def score_details(self, texts):
+            return [ScoreDetails(0.9, 2.0, 2.2, 50) for _ in texts]
+
+    monkeypatch.setattr("binoculars_env.reward.get_scorer", lambda spec: OldScorer())
+    with pytest.raises(ValueError, match="scored_chars"):
+        score_completions([STORIES[0]], tiny_reward_config)
+
+
+FLOAT_FIELDS = [name for name, field in RewardConfig.model_fields.items() if "float" in str(field.annotation)]
+
+
+@pytest.mark.parametrize("value", [math.nan, math.inf, -math.inf])
+@pytest.mark.parametrize("name", FLOAT_FIELDS)
+def test_every_float_field_rejects_nan_and_inf_naming_the_field(name, value):
+    with pytest.raises(ValidationError, match=f"(?s){name}.*finite number"):
+        RewardConfig(**{name: value})
+
+
+def test_float_fields_are_the_expected_ones():
+    assert set(FLOAT_FIELDS) == {
+        "threshold", "max_log_ppl", "min_distinct_2", "length_weight", "batch_window_s", "scorer_timeout_s"
+    }  # fmt: skip
+
+
+@pytest.mark.parametrize("device", ["banana", "cuda:x", "cuda:-1", "gpu"])
+def test_unparseable_scorer_device_is_rejected_at_config_time(device):
+    with pytest.raises(ValidationError, match=f"(?s)scorer_device.*{device!r} is not a device"):
+        RewardConfig(scorer_device=device)
+    assert RewardConfig(scorer_device="cuda:1").scorer_device == "cuda:1"  # format only: no GPU needed here

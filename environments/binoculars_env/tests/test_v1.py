@@ -48,6 +48,14 @@ def test_tasks_carry_a_story_beginning_and_eval_tasks_come_from_the_eval_split(e
     assert not {t.data.reference for t in train} & {t.data.reference for t in evals}
 
 
+@pytest.mark.parametrize("name", ["threshold", "max_log_ppl", "batch_window_s", "length_weight"])
+def test_the_v1_task_config_rejects_non_finite_numbers_naming_the_field(env_args, name):
+    task = {k: v for k, v in env_args.items() if k not in DataConfig.model_fields}
+    for value in ("nan", float("inf"), float("-inf")):
+        with pytest.raises(ValueError, match=f"(?s)task.{name}.*finite number"):
+            taskset_config(env_args, task={**task, name: value})
+
+
 def test_tasks_survive_the_env_server_wire(env_args):
     """The env server rebuilds a task from its wire data and the config's task subtree, not from load()."""
     config = taskset_config(env_args)
