@@ -6,7 +6,8 @@
     uv run main.py --policy DIR --observer DIR --performer DIR --env-arg data_files=stories.jsonl   # local copies
 
 Prints a table (prompt, completion, Binoculars score, reward, guard flags) and a summary, and writes every rollout
-to outputs/smoke-<time>.jsonl. `uv run main.py --help` lists every knob.
+to outputs/smoke-<time>.jsonl as it finishes; an interrupted run says how to finish it (`--resume FILE` samples
+and scores only what FILE lacks). `uv run main.py --help` lists every knob.
 """
 
 from binoculars_rl.smoke.cli import main

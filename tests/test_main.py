@@ -1,25 +1,37 @@
 """main.py (smoke rollouts) end to end in subprocesses: the offline demo with its embedded `transformers serve`
-policy, an external server via --base-url (the env tests' scripted OpenAI-compatible server), and the offline
-error path for hub models; plus the pieces (env arguments, summary, error message) in process."""
+policy, an external server via --base-url (the env tests' scripted OpenAI-compatible server), a run stopped by
+SIGINT/SIGTERM and finished with --resume, and the offline error paths for hub models; plus the pieces (arguments,
+env arguments, the rollout file, summary, error message) in process."""
 
+import asyncio
+import itertools
 import json
 import math
 import os
+import shlex
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
+import time
+import zlib
 from pathlib import Path
 
 import psutil
 import pytest
-from binoculars_env.data import SAMPLE_DATA_FILE
-from binoculars_env.reward import RewardConfig, score_completions
+from aiohttp import web
+from binoculars_env.data import SAMPLE_DATA_FILE, StoryPrompt
+from binoculars_env.reward import RewardConfig, RewardResult, score_completions
 
 from binoculars_rl.report import summarize
+from binoculars_rl.smoke.arguments import DEFAULT_POLICY, DefaultsShownFormatter, build_parser
+from binoculars_rl.smoke.cli import main
 from binoculars_rl.smoke.env_args import env_configs, parse_env_args
-from binoculars_rl.smoke.errors import SmokeError
+from binoculars_rl.smoke.errors import SmokeError, UsageError
+from binoculars_rl.smoke.policy_server import free_port
 from binoculars_rl.smoke.preflight import Requirement, raise_missing
+from binoculars_rl.smoke.records import RolloutFile
 from binoculars_rl.smoke.rollouts import Rollout
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -37,14 +49,21 @@ SCRIPTED_REPLIES = [
 ]
 
 
-def run_main(*args: str, env: dict | None = None, timeout: float = 600) -> subprocess.CompletedProcess:
+def main_env(env: dict | None = None, unset: tuple[str, ...] = ()) -> dict:
+    environ = {**os.environ, "COLUMNS": "160", **(env or {})}
+    return {k: v for k, v in environ.items() if k not in unset}
+
+
+def run_main(
+    *args: str, env: dict | None = None, unset: tuple[str, ...] = (), timeout: float = 600
+) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, str(ROOT / "main.py"), *args],
         cwd=ROOT,
         capture_output=True,
         text=True,
         timeout=timeout,
-        env={**os.environ, "COLUMNS": "160", **(env or {})},
+        env=main_env(env, unset),
     )
 
 
@@ -201,3 +220,267 @@ def test_summary_counts_only_finite_scores_and_all_rewards():
     assert summary.guarded_rate == pytest.approx(1 / 3) and summary.cut_rate == pytest.approx(1 / 3)
     # bigrams over all completions: (a,b) (b,c) (c,a) (a,b) (x,y) -> 4 unique of 5
     assert summary.distinct_2_across == pytest.approx(4 / 5)
+
+
+class PromptKeyedChatServer(ScriptedChatServer):
+    """The scripted server, replying to each prompt with a reply picked by the prompt's text, so a resumed run
+    gets the completions an uninterrupted one got. With `answer` set, the requests after the first `answer` hang
+    until `answer` is cleared, then get a 503 (they are never answered)."""
+
+    def __init__(self, answer: int | None = None) -> None:
+        super().__init__(SCRIPTED_REPLIES, model="my-policy")
+        self.answer = answer
+        self.held = 0
+
+    async def _chat(self, request: web.Request) -> web.StreamResponse:
+        body = await request.json()
+        if self.answer is not None and len(self.requests) >= self.answer:
+            self.held += 1
+            while self.answer is not None:
+                await asyncio.sleep(0.05)
+            self.held -= 1
+            return web.Response(status=503)
+        prompt = body["messages"][-1]["content"]
+        reply = SCRIPTED_REPLIES[zlib.crc32(prompt.encode()) % len(SCRIPTED_REPLIES)]
+        self._next_reply = itertools.repeat(reply)
+        return await super()._chat(request)
+
+    def answer_everything(self) -> None:
+        self.answer = None
+        deadline = time.monotonic() + 30
+        while self.held and time.monotonic() < deadline:
+            time.sleep(0.05)
+
+
+def keyed_run_args(server: ScriptedChatServer, tiny_pair) -> list[str]:
+    """2 prompts x 3 rollouts from `server`, rewarded by the tiny pair."""
+    return [
+        f"--base-url={server.base_url}", "--policy=my-policy",
+        f"--observer={tiny_pair.observer}", f"--performer={tiny_pair.performer}",
+        f"--env-arg=data_files={SAMPLE_DATA_FILE}", "--env-arg=scorer_device=cpu",
+        "--env-arg=min_tokens=4", "--env-arg=max_log_ppl=null",
+        "-m", "2", "-n", "3", "--concurrency=2", "--max-tokens=32",
+    ]  # fmt: skip
+
+
+def by_rollout(records: list[dict]) -> dict[tuple[int, int], dict]:
+    return {(r["prompt_index"], r["rollout_index"]): r for r in records}
+
+
+@pytest.fixture(scope="module")
+def uninterrupted_records(tiny_pair, tmp_path_factory) -> list[dict]:
+    server = PromptKeyedChatServer().start()
+    output = tmp_path_factory.mktemp("uninterrupted") / "rollouts.jsonl"
+    try:
+        done = run_main(*keyed_run_args(server, tiny_pair), f"--output={output}")
+    finally:
+        server.stop()
+    assert done.returncode == 0, done.stdout + done.stderr
+    return read_jsonl(output)
+
+
+def wait_for_lines(path: Path, count: int, process: subprocess.Popen, timeout: float = 300) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if path.exists() and path.read_text().count("\n") >= count:
+            return
+        if process.poll() is not None:
+            pytest.fail(f"main.py exited ({process.returncode}) early:\n{process.stdout.read()}")
+        time.sleep(0.1)
+    pytest.fail(f"{path} did not reach {count} lines in {timeout} s")
+
+
+def stop_midway(stop: int, server: PromptKeyedChatServer, args: list[str], output: Path) -> str:
+    """Run main.py until `output` holds 3 lines, send it `stop`, let the server answer again; what main.py said."""
+    process = subprocess.Popen(
+        [sys.executable, str(ROOT / "main.py"), *args],
+        cwd=ROOT, env=main_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    try:
+        wait_for_lines(output, 3, process)
+        process.send_signal(stop)
+        said, _ = process.communicate(timeout=120)
+    finally:
+        server.answer_everything()
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 128 + stop, said
+    assert "Traceback" not in said
+    return said
+
+
+@pytest.fixture
+def hanging_server():
+    server = PromptKeyedChatServer(
+        answer=3
+    ).start()  # 3 of the 6 rollouts are answered, then the server hangs
+    yield server
+    server.answer_everything()
+    server.stop()
+
+
+def test_sigterm_leaves_the_finished_rollouts_on_disk_and_says_where(
+    hanging_server, tiny_pair, tmp_path, uninterrupted_records
+):
+    output = tmp_path / "rollouts.jsonl"
+    said = stop_midway(
+        signal.SIGTERM,
+        hanging_server,
+        [*keyed_run_args(hanging_server, tiny_pair), f"--output={output}"],
+        output,
+    )
+
+    kept = read_jsonl(output)
+    assert len(kept) == 3 and all("reward" not in r for r in kept), kept  # sampled, not yet scored
+    assert f"{output} holds 3 of 6 rollouts (0 scored)" in said and f"--resume {output}" in said
+    for key, record in by_rollout(kept).items():
+        assert record["completion"] == by_rollout(uninterrupted_records)[key]["completion"]
+
+
+def test_resume_after_ctrl_c_samples_and_scores_only_what_is_missing(
+    hanging_server, tiny_pair, tmp_path, uninterrupted_records
+):
+    output = tmp_path / "rollouts.jsonl"
+    args = keyed_run_args(hanging_server, tiny_pair)
+    said = stop_midway(signal.SIGINT, hanging_server, [*args, f"--output={output}"], output)
+    assert len(read_jsonl(output)) == 3
+
+    # other settings are refused, the file left as it was
+    before = output.read_text()
+    assert main([*args, "--temperature=0.9", f"--resume={output}"]) == 2
+    assert output.read_text() == before
+
+    # the command main.py printed finishes the run: only the 3 missing rollouts are sampled
+    command = shlex.split(said.split("finish them with:")[1].strip().splitlines()[0])
+    assert command[:3] == ["uv", "run", "main.py"]
+    sent_before = len(hanging_server.requests)
+    resumed = run_main(*command[3:])
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    assert len(hanging_server.requests) - sent_before == 3
+
+    # one scored line per rollout, the same records as an uninterrupted run's
+    final = read_jsonl(output)
+    assert [(r["prompt_index"], r["rollout_index"]) for r in final] == sorted(
+        by_rollout(uninterrupted_records)
+    )
+    assert by_rollout(final) == by_rollout(uninterrupted_records)
+
+
+def test_unwritable_output_fails_at_once_with_one_line(tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    done = run_main(f"--output={blocker / 'rollouts.jsonl'}", timeout=120)
+
+    assert done.returncode == 2
+    said = (done.stdout + done.stderr).strip()
+    assert (
+        said
+        == f"error: --output {blocker / 'rollouts.jsonl'} cannot be written: {blocker} is not a directory"
+    )
+
+
+def test_existing_output_is_never_overwritten(tmp_path, capsys):
+    output = tmp_path / "earlier.jsonl"
+    output.write_text('{"completion": "earlier work"}\n')
+
+    assert main([f"--output={output}"]) == 2
+
+    assert output.read_text() == '{"completion": "earlier work"}\n'
+    assert f"--resume {output}" in capsys.readouterr().out
+
+
+SETTINGS = {"policy": "p", "temperature": 0.7, "env": {"threshold": 1.0}}
+
+
+def scored(rollout: Rollout, reward: float) -> Rollout:
+    rollout.result = RewardResult(reward, 1.1, 2.0, 2.0, 12, 0.9, False, None)
+    return rollout
+
+
+def test_rollout_file_resumes_from_samples_and_scores_and_finishes_with_one_scored_line_each(tmp_path):
+    path = tmp_path / "rollouts.jsonl"
+    story = StoryPrompt("Once upon a time", "there was a fox.")
+    first, second = (Rollout(0, r, story, f"text {r}", "stop", 2) for r in range(2))
+    log = RolloutFile(path, SETTINGS)
+    log.add_sample(first)
+    log.add_sample(second)
+    log.add_scored([scored(second, 0.25)])
+    log.close()
+    with path.open("a") as out:
+        out.write('{"prompt_index": 1, "rollout_index": 0, "comp')  # a write cut short by the kill
+
+    resumed = RolloutFile.resume(path, SETTINGS)
+
+    assert [r.key for r in resumed.unscored()] == [(0, 0)]
+    assert resumed.rollouts[(0, 1)].record() == second.record()  # the scored line superseded the sample
+    assert len(read_jsonl(path)) == 3  # the cut line is gone; the 3 whole ones stay
+    resumed.add_scored([scored(resumed.rollouts[(0, 0)], -0.5)])
+    finished = resumed.finish()
+    assert [r.key for r in finished] == [(0, 0), (0, 1)]
+    assert read_jsonl(path) == [{**r.record(), "settings": SETTINGS} for r in finished]
+    with pytest.raises(UsageError, match=r"temperature: file 0.7, now 0.9"):
+        RolloutFile.resume(path, {**SETTINGS, "temperature": 0.9})
+    with pytest.raises(UsageError, match="env.threshold: file 1.0, now 0.8"):
+        RolloutFile.resume(path, {**SETTINGS, "env": {"threshold": 0.8}})
+    with pytest.raises(UsageError, match="prompt 0 in the file is not the prompt"):
+        RolloutFile.resume(path, SETTINGS).check_prompts([StoryPrompt("Another story", "ends.")])
+
+
+@pytest.mark.parametrize(
+    "flag, value",
+    [
+        ("--max-tokens", "0"),
+        ("--max-tokens", "-5"),
+        ("--temperature", "-0.1"),
+        ("--temperature", "nan"),
+        ("--top-p", "0"),
+        ("--top-p", "1.5"),
+        ("--num-prompts", "0"),
+        ("-n", "-1"),
+    ],
+)
+def test_bad_numbers_are_rejected_when_the_arguments_are_parsed(flag, value, capsys):
+    with pytest.raises(SystemExit) as exit:
+        build_parser().parse_args([flag, value])
+
+    assert exit.value.code == 2
+    error = capsys.readouterr().err.strip().splitlines()[-1]
+    assert flag in error and value in error
+
+
+def test_edge_values_are_accepted():
+    args = build_parser().parse_args(["--temperature=0", "--top-p=1", "--max-tokens=1", "-m", "1", "-n", "1"])
+    assert (args.temperature, args.top_p, args.max_tokens, args.num_prompts) == (0.0, 1.0, 1, 1)
+
+
+def test_help_shows_every_options_real_default_and_says_what_it_does():
+    parser = build_parser()
+    formatter = DefaultsShownFormatter("main.py")
+    helps = {a.option_strings[-1]: formatter._expand_help(a) for a in parser._actions if a.dest != "help"}
+
+    for option, text in helps.items():
+        assert text and "(default:" in text and "(default: None)" not in text, option
+    assert f"(default: {DEFAULT_POLICY})" in helps["--policy"]
+    assert "(default: 256; with --demo: 48)" in helps["--max-tokens"]
+    assert "(default: 0.7)" in helps["--temperature"] and "(default: 0.8)" in helps["--top-p"]
+    assert "(default: None)" not in parser.format_help()
+
+
+def test_unreachable_hub_without_hf_hub_offline_gives_only_the_projects_message(tmp_path):
+    hub_down = {"HF_HOME": str(tmp_path / "hf"), "HF_ENDPOINT": f"http://127.0.0.1:{free_port()}"}
+    done = run_main(
+        f"--output={tmp_path / 'x.jsonl'}",
+        env=hub_down,
+        unset=("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE"),
+        timeout=300,
+    )
+
+    assert done.returncode == 1
+    lines = [line for line in (done.stdout + done.stderr).splitlines() if line.strip()]
+    text = "\n".join(lines)
+    assert "Retry" not in text and "Traceback" not in text
+    assert "HF_HUB_OFFLINE=1" in text and "--policy /path/to/Qwen3-0.6B" in text
+    for model in ("Qwen/Qwen3-0.6B", "Qwen/Qwen2.5-0.5B", "roneneldan/TinyStories"):
+        assert f"'{model}'" in text
+    # the project's message: a note, the failures (one line each), the local-paths command
+    assert len(lines) <= 12, text

@@ -1,4 +1,8 @@
-"""`uv run main.py`: smoke rollouts of a policy against the Binoculars reward (see main.py for the commands)."""
+"""`uv run main.py`: smoke rollouts of a policy against the Binoculars reward (see main.py for the commands).
+
+Every rollout reaches the output file as soon as it is finished (records.py), so an interrupted run (Ctrl-C,
+SIGTERM, a policy server that dies) keeps its work and says how to finish it with --resume.
+"""
 
 from __future__ import annotations
 
@@ -6,13 +10,21 @@ import argparse
 import asyncio
 import json
 import os
+import shlex
 import shutil
+import signal
+import sys
+import threading
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import nullcontext
+from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.panel import Panel
 from rich.progress import (
     BarColumn,
@@ -23,128 +35,146 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 
-from binoculars_rl.smoke.errors import SmokeError
+from binoculars_rl.smoke.arguments import (
+    DEFAULT_MAX_TOKENS,
+    DEFAULT_POLICY,
+    DEMO_MAX_TOKENS,
+    build_parser,
+)
+from binoculars_rl.smoke.errors import Interrupted, SmokeError, UsageError
 
-DEFAULT_POLICY = "Qwen/Qwen3-0.6B"
 DEMO_WARNING = (
     "DEMO MODE: tiny models built on this machine (a ~100k-parameter policy, observer and performer) and the "
     "project-written sample stories. The scores and rewards below are MEANINGLESS; they only show that the "
     "whole pipeline (prompts -> policy server -> completions -> Binoculars reward -> table and JSONL) runs."
 )
+# Reward settings that change where or how fast scoring runs, not a rollout's reward: a resume may change them.
+RUNTIME_ONLY_REWARD_FIELDS = frozenset(
+    {
+        "scorer_device",
+        "scorer_batch_size",
+        "batch_window_s",
+        "max_batch_size",
+        "scorer_url",
+        "scorer_timeout_s",
+        "scorer_max_retries",
+    }
+)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="main.py",
-        description="Smoke rollouts: sample story continuations from a policy and reward them with the "
-        "binoculars-env reward (the one training uses); print a table and a summary, save every rollout as JSONL.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-    )
-    policy = parser.add_argument_group("policy")
-    policy.add_argument(
-        "--base-url",
-        help="OpenAI-compatible server to sample from (e.g. http://localhost:8000/v1 of `vllm serve`); "
-        "default: start an embedded server for --policy and stop it afterwards",
-    )
-    policy.add_argument(
-        "--policy",
-        default=None,
-        help=f"policy model: hub id or local directory (with --base-url: the name the server serves) "
-        f"[default: {DEFAULT_POLICY}]",
-    )
-    policy.add_argument(
-        "--policy-backend",
-        choices=["auto", "vllm", "transformers"],
-        default="auto",
-        help="embedded server: auto = vllm when installed and a GPU is visible, else `transformers serve` (CPU ok)",
-    )
-    policy.add_argument("--policy-device", default=None, help="`transformers serve --device` (default: auto)")
-    policy.add_argument(
-        "--gpu-memory-utilization",
-        type=float,
-        default=0.5,
-        help="embedded vllm's share of GPU memory (the scorer loads after the server stops)",
-    )
-    policy.add_argument("--max-model-len", type=int, default=4096, help="embedded vllm's context length")
-    policy.add_argument(
-        "--server-startup-timeout", type=float, default=900.0, help="seconds to wait for the embedded server"
-    )
-
-    sampling = parser.add_argument_group("rollouts")
-    sampling.add_argument("-m", "--num-prompts", type=int, default=4, help="story prompts (M)")
-    sampling.add_argument(
-        "-n", "--rollouts-per-prompt", type=int, default=2, help="completions per prompt (N)"
-    )
-    sampling.add_argument(
-        "--split",
-        choices=["eval", "train"],
-        default="eval",
-        help="prompts from the env's eval or train split",
-    )
-    sampling.add_argument(
-        "--max-tokens", type=int, default=None, help="completion token limit [default: 256; --demo: 48]"
-    )
-    sampling.add_argument("--temperature", type=float, default=0.7)
-    sampling.add_argument("--top-p", type=float, default=0.8)
-    sampling.add_argument(
-        "--enable-thinking",
-        action="store_true",
-        help="let Qwen3 think (sent as chat_template_kwargs; think blocks are removed before scoring)",
-    )
-    sampling.add_argument("--concurrency", type=int, default=8, help="requests in flight")
-
-    env = parser.add_argument_group("environment (same names as load_environment)")
-    env.add_argument("--observer", default=None, help="Binoculars observer (env arg observer_model)")
-    env.add_argument("--performer", default=None, help="Binoculars performer (env arg performer_model)")
-    env.add_argument(
-        "--env-arg",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="an env argument (repeatable; VALUE read as JSON when it parses), e.g. data_files=stories.jsonl, "
-        "threshold=0.9, calibration_file=results/calibration_data.json, scorer_device=cuda:0, min_tokens=16",
-    )
-    env.add_argument("--env-args", default=None, metavar="JSON", help="env arguments as a JSON object")
-
-    out = parser.add_argument_group("output")
-    out.add_argument(
-        "--output", type=Path, default=None, help="JSONL path [default: outputs/smoke-<time>.jsonl]"
-    )
-    out.add_argument(
-        "--demo",
-        action="store_true",
-        help="offline demo: tiny models built here, the shipped sample stories, MEANINGLESS scores",
-    )
-    out.add_argument(
-        "--demo-dir",
-        type=Path,
-        default=Path("outputs/demo-models"),
-        help="where --demo keeps its tiny models",
-    )
-    return parser
+@dataclass(frozen=True)
+class Policy:
+    name: str
+    backend: str
+    """Embedded server backend (`auto`, `vllm`, `transformers`); unused with --base-url."""
+    device: str | None
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args = build_parser().parse_args(argv)
     console = Console(highlight=False)
-    try:
-        run(args, console)
-    except SmokeError as error:
-        console.print(f"[bold red]error:[/] {error}", soft_wrap=True)
-        return 1
-    except KeyboardInterrupt:
-        console.print("[bold red]interrupted[/]")
-        return 130
+    with sigterm_as_interrupt():
+        try:
+            run(args, argv, console)
+        except SmokeError as error:
+            console.print(f"[bold red]error:[/] {escape(str(error))}", soft_wrap=True)
+            return error.exit_code
+        except KeyboardInterrupt as interrupt:
+            signum = getattr(interrupt, "signum", signal.SIGINT)
+            note = getattr(interrupt, "note", "")
+            name = signal.Signals(signum).name
+            console.print(f"[bold red]interrupted ({name}).[/] {escape(note)}", soft_wrap=True)
+            return 128 + signum
     return 0
 
 
-def run(args: argparse.Namespace, console: Console) -> None:
-    # heavy imports after argument parsing, so --help is quick
-    from binoculars_rl.smoke.env_args import env_configs, parse_env_args
+@contextmanager
+def sigterm_as_interrupt() -> Iterator[None]:
+    """SIGTERM raises `Interrupted` (as Ctrl-C raises KeyboardInterrupt), so servers stop and the note prints."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
 
-    if min(args.num_prompts, args.rollouts_per_prompt, args.concurrency) < 1:
-        raise SmokeError("--num-prompts, --rollouts-per-prompt and --concurrency must be at least 1")
+    def interrupt(signum, frame):
+        raise Interrupted(signum)
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def run(args: argparse.Namespace, argv: list[str], console: Console) -> None:
+    # heavy imports after argument parsing, so --help is quick
+    from binoculars_rl.smoke.env_args import env_configs
+    from binoculars_rl.smoke.records import RolloutFile, check_new_output, check_resumable
+    from binoculars_rl.smoke.rollouts import Sampling
+
+    output = output_path(args)
+    if args.resume:  # first: a bad path fails before anything slow starts
+        check_resumable(output)
+    else:
+        check_new_output(output)
+    env_args = env_arguments(args)
+    policy = Policy(args.policy or DEFAULT_POLICY, args.policy_backend, args.policy_device)
+    if args.demo:
+        policy = use_demo_models(args, env_args, console)
+
+    data_config, reward_config = env_configs(env_args)
+    try:
+        threshold = reward_config.resolved_threshold()
+    except (OSError, KeyError, ValueError) as error:
+        raise SmokeError(f"cannot read the threshold from calibration_file: {error}") from None
+    sampling = Sampling(
+        max_tokens=args.max_tokens or (DEMO_MAX_TOKENS if args.demo else DEFAULT_MAX_TOKENS),
+        temperature=args.temperature,
+        top_p=args.top_p,
+        enable_thinking=args.enable_thinking,
+        concurrency=args.concurrency,
+    )
+    settings = run_settings(args, policy.name, sampling, data_config, reward_config, threshold)
+    log = RolloutFile.resume(output, settings) if args.resume else RolloutFile(output, settings)
+
+    prompts = preflight(args, data_config, reward_config, policy.name, console)
+    log.check_prompts(prompts)
+    wanted = [(p, r) for p in range(len(prompts)) for r in range(args.rollouts_per_prompt)]
+    if args.resume:
+        console.print(escape(resume_note(log, len(wanted))), soft_wrap=True)
+    try:
+        complete(args, log, prompts, wanted, policy, sampling, reward_config, console)
+        rollouts = log.finish()
+    except SmokeError as error:
+        raise type(error)(f"{error}\n{saved_note(log, len(wanted), argv)}") from None
+    except KeyboardInterrupt as interrupt:
+        signum = getattr(interrupt, "signum", signal.SIGINT)
+        raise Interrupted(signum, saved_note(log, len(wanted), argv)) from None
+    finally:
+        log.close()
+
+    from binoculars_rl.report import print_report
+
+    print_report(console, rollouts, threshold)
+    console.print(f"wrote {len(rollouts)} rollouts to {output}")
+    if args.demo:
+        console.print(
+            Panel("The scores and rewards above are MEANINGLESS (tiny demo models).", style="bold yellow")
+        )
+
+
+def output_path(args: argparse.Namespace) -> Path:
+    if args.resume is not None:
+        if args.output is not None and args.output != args.resume:
+            raise UsageError(f"--resume {args.resume} writes to that file; leave out --output {args.output}")
+        return args.resume
+    return args.output or Path("outputs") / f"smoke-{time.strftime('%Y%m%d-%H%M%S')}.jsonl"
+
+
+def env_arguments(args: argparse.Namespace) -> dict[str, Any]:
+    """The env arguments: --env-args, --env-arg, --observer/--performer, and the prompt count from -m."""
+    from binoculars_rl.smoke.env_args import parse_env_args
+
     env_args = parse_env_args(args.env_arg, args.env_args)
     for flag, key in (("--observer", "observer_model"), ("--performer", "performer_model")):
         value = getattr(args, flag[2:])
@@ -156,86 +186,115 @@ def run(args: argparse.Namespace, console: Console) -> None:
     if examples_key in env_args:
         raise SmokeError(f"set the number of prompts with --num-prompts, not the env arg {examples_key}")
     env_args[examples_key] = args.num_prompts
+    return env_args
 
-    policy = args.policy or DEFAULT_POLICY
-    backend, device = args.policy_backend, args.policy_device
-    if args.demo:
-        if args.base_url or args.policy or args.observer or args.performer:
-            raise SmokeError(
-                "--demo uses its own tiny models: leave out --base-url, --policy, --observer, --performer"
-            )
-        console.print(Panel(DEMO_WARNING, title="DEMO — SCORES ARE MEANINGLESS", style="bold yellow"))
-        tiny = demo_models(args.demo_dir, console)
-        from binoculars_env.data import SAMPLE_DATA_FILE
 
-        policy = str(tiny.policy)
-        env_args.update(observer_model=str(tiny.observer), performer_model=str(tiny.performer))
-        env_args.setdefault("data_files", str(SAMPLE_DATA_FILE))
-        env_args.setdefault("scorer_device", "cpu")
-        backend, device = "transformers", device or "cpu"
-    max_tokens = args.max_tokens or (48 if args.demo else 256)
-
-    data_config, reward_config = env_configs(env_args)
-    try:
-        threshold = reward_config.resolved_threshold()
-    except (OSError, KeyError, ValueError) as error:
-        raise SmokeError(f"cannot read the threshold from calibration_file: {error}") from None
-
-    prompts = preflight(args, data_config, reward_config, policy, console)
-
-    from binoculars_rl.smoke.policy_server import embedded_server, external_server
-    from binoculars_rl.smoke.rollouts import Sampling, generate, write_jsonl
-
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    output = args.output or Path("outputs") / f"smoke-{stamp}.jsonl"
-    sampling = Sampling(
-        max_tokens=max_tokens,
-        temperature=args.temperature,
-        top_p=args.top_p,
-        enable_thinking=args.enable_thinking,
-        concurrency=args.concurrency,
-    )
-    total = len(prompts) * args.rollouts_per_prompt
-    with progress_bar(console) as progress:
-        if args.base_url:
-            server_cm = nullcontext(external_server(args.base_url, policy))
-        else:
-            server_cm = embedded_server(
-                policy,
-                backend=backend,
-                log_path=output.with_name(output.stem + "-policy-server.log"),
-                device=device,
-                startup_timeout_s=args.server_startup_timeout,
-                gpu_memory_utilization=args.gpu_memory_utilization,
-                max_model_len=args.max_model_len,
-            )
-            progress.add_task(f"starting the embedded policy server for {policy}", total=None)
-        with server_cm as server:
-            _finish_all(progress)
-            task = progress.add_task(f"sampling from {server.backend} ({server.base_url})", total=total)
-            rollouts = asyncio.run(
-                generate(server, prompts, args.rollouts_per_prompt, sampling, lambda: progress.advance(task))
-            )
-        # the policy server is stopped now: its memory is free for the scorer
-        if reward_config.scorer_url is None:
-            load = progress.add_task(
-                f"loading the scorer ({reward_config.observer_model} / {reward_config.performer_model})",
-                total=None,
-            )
-            load_scorer(reward_config)
-            progress.update(load, total=1, completed=1)
-        task = progress.add_task("scoring with the env's reward", total=total)
-        score_rollouts(rollouts, reward_config, lambda n: progress.advance(task, n))
-
-    write_jsonl(rollouts, output)
-    from binoculars_rl.report import print_report
-
-    print_report(console, rollouts, threshold)
-    console.print(f"wrote {len(rollouts)} rollouts to {output}")
-    if args.demo:
-        console.print(
-            Panel("The scores and rewards above are MEANINGLESS (tiny demo models).", style="bold yellow")
+def use_demo_models(args: argparse.Namespace, env_args: dict[str, Any], console: Console) -> Policy:
+    """Point the env arguments at the tiny demo models and sample stories; the demo's policy."""
+    if args.base_url or args.policy or args.observer or args.performer:
+        raise SmokeError(
+            "--demo uses its own tiny models: leave out --base-url, --policy, --observer, --performer"
         )
+    console.print(Panel(DEMO_WARNING, title="DEMO — SCORES ARE MEANINGLESS", style="bold yellow"))
+    tiny = demo_models(args.demo_dir, console)
+    from binoculars_env.data import SAMPLE_DATA_FILE
+
+    env_args.update(observer_model=str(tiny.observer), performer_model=str(tiny.performer))
+    env_args.setdefault("data_files", str(SAMPLE_DATA_FILE))
+    env_args.setdefault("scorer_device", "cpu")
+    return Policy(str(tiny.policy), "transformers", args.policy_device or "cpu")
+
+
+def run_settings(args, policy: str, sampling, data_config, reward_config, threshold: float) -> dict[str, Any]:
+    """What decides a run's records (its prompts, completions and rewards), saved on every line: --resume needs
+    the same. Left out: what only changes speed or where things run (concurrency, servers, scorer device)."""
+    reward = reward_config.model_dump(mode="json", exclude=set(RUNTIME_ONLY_REWARD_FIELDS))
+    return {
+        "policy": policy,
+        "split": args.split,
+        "num_prompts": args.num_prompts,
+        "rollouts_per_prompt": args.rollouts_per_prompt,
+        "max_tokens": sampling.max_tokens,
+        "temperature": sampling.temperature,
+        "top_p": sampling.top_p,
+        "enable_thinking": sampling.enable_thinking,
+        "env": {**data_config.model_dump(mode="json"), **reward, "threshold": threshold},
+    }
+
+
+def complete(args, log, prompts, wanted, policy: Policy, sampling, reward_config, console: Console) -> None:
+    """Sample the wanted rollouts `log` lacks, then score every unscored one; each lands in `log` when done."""
+    missing = [key for key in wanted if key not in log.rollouts]
+    with progress_bar(console) as progress:
+        if missing:
+            sample(args, log, prompts, missing, policy, sampling, progress)
+        # the policy server is stopped now: its memory is free for the scorer
+        unscored = log.unscored()
+        if unscored:
+            if reward_config.scorer_url is None:
+                load = progress.add_task(
+                    f"loading the scorer ({reward_config.observer_model} / {reward_config.performer_model})",
+                    total=None,
+                )
+                load_scorer(reward_config)
+                progress.update(load, total=1, completed=1)
+            task = progress.add_task("scoring with the env's reward", total=len(unscored))
+
+            def scored(batch) -> None:
+                log.add_scored(batch)
+                progress.advance(task, len(batch))
+
+            score_rollouts(unscored, reward_config, scored)
+
+
+def sample(args, log, prompts, missing, policy: Policy, sampling, progress: Progress) -> None:
+    from binoculars_rl.smoke.policy_server import embedded_server, external_server
+    from binoculars_rl.smoke.rollouts import generate
+
+    if args.base_url:
+        server_cm = nullcontext(external_server(args.base_url, policy.name))
+    else:
+        server_cm = embedded_server(
+            policy.name,
+            backend=policy.backend,
+            log_path=log.path.with_name(log.path.stem + "-policy-server.log"),
+            device=policy.device,
+            startup_timeout_s=args.server_startup_timeout,
+            gpu_memory_utilization=args.gpu_memory_utilization,
+            max_model_len=args.max_model_len,
+        )
+        progress.add_task(f"starting the embedded policy server for {policy.name}", total=None)
+    with server_cm as server:
+        _finish_all(progress)
+        task = progress.add_task(f"sampling from {server.backend} ({server.base_url})", total=len(missing))
+
+        def sampled(rollout) -> None:
+            log.add_sample(rollout)
+            progress.advance(task)
+
+        asyncio.run(generate(server, prompts, missing, sampling, sampled))
+
+
+def resume_note(log, total: int) -> str:
+    scored = len(log.scored())
+    return (
+        f"resuming {log.path}: {scored} of {total} rollouts scored, {len(log.rollouts) - scored} sampled and "
+        f"not scored yet, {total - len(log.rollouts)} to sample"
+    )
+
+
+def saved_note(log, total: int, argv: list[str]) -> str:
+    """Where the finished rollouts are and the command that finishes the run."""
+    if not log.rollouts:
+        return "No rollout had finished." + ("" if log.path.exists() else f" {log.path} was not written.")
+    resume = (
+        [] if any(a == "--resume" or a.startswith("--resume=") for a in argv) else ["--resume", str(log.path)]
+    )
+    command = shlex.join(["uv", "run", "main.py", *argv, *resume])
+    return (
+        f"{log.path} holds {len(log.rollouts)} of {total} rollouts ({len(log.scored())} scored); "
+        f"finish them with:\n  {command}"
+    )
 
 
 def preflight(args, data_config, reward_config, policy: str, console: Console):
@@ -246,7 +305,9 @@ def preflight(args, data_config, reward_config, policy: str, console: Console):
         Requirement,
         check_models,
         import_transformers_before_threads,
+        is_hub_id,
         raise_missing,
+        work_offline_if_hub_unreachable,
     )
 
     models = []
@@ -259,6 +320,16 @@ def preflight(args, data_config, reward_config, policy: str, console: Console):
     given["--performer"] = reward_config.performer_model
     if data_config.data_files is not None and isinstance(data_config.data_files, str):
         given["--env-arg data_files="] = data_config.data_files
+    hub_ids = [r.value for r in models if is_hub_id(r.value)]
+    if data_config.data_files is None and is_hub_id(data_config.dataset_name):
+        hub_ids.append(data_config.dataset_name)
+    offline_because = work_offline_if_hub_unreachable() if hub_ids else None
+    if offline_because:
+        note = (
+            f"the Hugging Face hub does not answer ({offline_because}), so this run uses only local files and the "
+            "hub cache. Offline, set HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 (no check then) and pass local paths."
+        )
+        console.print(f"[yellow]note:[/] {escape(note)}", soft_wrap=True)
     import_transformers_before_threads()
     with (
         console.status("checking that the models and the story data can be loaded"),

@@ -127,7 +127,7 @@ def embedded_server(
         max_model_len=max_model_len,
     )
     log_path.parent.mkdir(parents=True, exist_ok=True)
-    with open(log_path, "wb") as log:
+    with open(log_path, "ab") as log:  # a resumed run adds to the log
         # Own process group: stopping the server also stops the workers it spawns.
         process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     name = "vllm" if chosen == "vllm" else "transformers serve"

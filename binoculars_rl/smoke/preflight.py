@@ -2,8 +2,9 @@
 
 A hub id that is neither in the local cache nor reachable (offline machine, no hub access) fails here with one
 message that lists each missing piece and the exact flags that point main.py at local copies instead.
-`work_offline_if_hub_unreachable` asks the hub once, quickly, so that an offline machine gets that message
-without the hub client's retry warnings. scripts/calibrate.py uses the same pieces.
+`work_offline_if_hub_unreachable` asks the hub once, quickly; when it does not answer, the process works offline
+from then on (HF_HUB_OFFLINE=1), so an offline machine gets that message without the hub clients' retry warnings.
+scripts/calibrate.py uses the same pieces.
 """
 
 from __future__ import annotations
@@ -35,12 +36,19 @@ class Requirement:
     value: str
 
 
+def is_hub_id(name_or_path: str) -> bool:
+    """True unless `name_or_path` exists locally or is written as a path (absolute, ./, ~, or a/b/c)."""
+    path = Path(name_or_path).expanduser()
+    written_as_path = path.is_absolute() or name_or_path.startswith((".", "~")) or name_or_path.count("/") > 1
+    return not (path.exists() or written_as_path)
+
+
 def model_problem(name_or_path: str) -> str | None:
     """None when `name_or_path` is a model directory or a hub id whose config can be had, else why not."""
     path = Path(name_or_path).expanduser()
     if path.is_dir():
         return None if (path / "config.json").exists() else f"directory {path} has no config.json"
-    if path.is_absolute() or name_or_path.startswith((".", "~")) or name_or_path.count("/") > 1:
+    if not is_hub_id(name_or_path):
         return f"no such directory: {path}"
     from transformers import AutoConfig
 

@@ -1,4 +1,4 @@
-"""Generate completions for story prompts from a policy server, reward them with the env's reward, save them.
+"""Generate completions for story prompts from a policy server and reward them with the env's reward.
 
 The reward is `binoculars_env.reward.score_completions`, the function the env's classic rubric and v1 task call
 during training, so a smoke rollout's reward is exactly the reward a training rollout with the same completion
@@ -8,11 +8,9 @@ and env arguments gets.
 from __future__ import annotations
 
 import asyncio
-import json
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from binoculars_env.data import StoryPrompt
@@ -43,11 +41,8 @@ class Rollout:
     completion_tokens: int | None
     result: RewardResult | None = field(default=None)
 
-    def record(self) -> dict[str, Any]:
-        """One JSONL line: prompt, completion, score, reward and metrics (non-finite numbers become null)."""
-        r = self.result
-        if r is None:
-            raise ValueError("rollout not scored yet")
+    def sample_record(self) -> dict[str, Any]:
+        """The JSONL fields known once the policy has answered: prompt and completion, no score yet."""
         return {
             "prompt_index": self.prompt_index,
             "rollout_index": self.rollout_index,
@@ -57,6 +52,15 @@ class Rollout:
             "completion": self.completion,
             "finish_reason": self.finish_reason,
             "completion_tokens": self.completion_tokens,
+        }
+
+    def record(self) -> dict[str, Any]:
+        """One JSONL line: prompt, completion, score, reward and metrics (non-finite numbers become null)."""
+        r = self.result
+        if r is None:
+            raise ValueError("rollout not scored yet")
+        return {
+            **self.sample_record(),
             "score": _finite_or_none(r.score),
             "reward": r.reward,
             "guard": r.guard,
@@ -64,15 +68,46 @@ class Rollout:
             "metrics": r.metrics(),
         }
 
+    @classmethod
+    def from_record(cls, record: dict[str, Any]) -> Rollout:
+        """The rollout a `sample_record()` or `record()` line describes (scored when it has a reward)."""
+        result = None
+        if "reward" in record:
+            metrics = record["metrics"]
+            result = RewardResult(
+                reward=record["reward"],
+                score=math.nan if record["score"] is None else record["score"],
+                log_ppl=metrics["log_ppl"],
+                x_ppl=metrics["x_ppl"],
+                num_tokens=int(metrics["num_tokens"]),
+                distinct_2=metrics["distinct_2"],
+                flagged_as_ai=record["flagged_as_ai"],
+                guard=record["guard"],
+            )
+        return cls(
+            prompt_index=record["prompt_index"],
+            rollout_index=record["rollout_index"],
+            story=StoryPrompt(record["story_beginning"], record["reference"]),
+            completion=record["completion"],
+            finish_reason=record["finish_reason"],
+            completion_tokens=record["completion_tokens"],
+            result=result,
+        )
+
+    @property
+    def key(self) -> tuple[int, int]:
+        return (self.prompt_index, self.rollout_index)
+
 
 async def generate(
     server: PolicyServer,
     prompts: list[StoryPrompt],
-    rollouts_per_prompt: int,
+    wanted: list[tuple[int, int]],
     sampling: Sampling,
-    on_done: Callable[[], None] = lambda: None,
+    on_done: Callable[[Rollout], None] = lambda rollout: None,
 ) -> list[Rollout]:
-    """`rollouts_per_prompt` chat completions per prompt (one request each; `n` is not universally supported)."""
+    """One chat completion per wanted (prompt_index, rollout_index) (one request each; `n` is not universally
+    supported); `on_done` gets each rollout as soon as it arrives."""
     from openai import APIConnectionError, APIStatusError, AsyncOpenAI
 
     client = AsyncOpenAI(
@@ -91,12 +126,11 @@ async def generate(
                 top_p=sampling.top_p,
                 extra_body={"chat_template_kwargs": {"enable_thinking": sampling.enable_thinking}},
             )
-        on_done()
         if not response.choices:
             raise SmokeError(f"the policy server at {server.base_url} returned no choices: {response}")
         choice = response.choices[0]
         usage = response.usage
-        return Rollout(
+        rollout = Rollout(
             prompt_index=prompt_index,
             rollout_index=rollout_index,
             story=story,
@@ -104,11 +138,12 @@ async def generate(
             finish_reason=choice.finish_reason,
             completion_tokens=usage.completion_tokens if usage is not None else None,
         )
+        on_done(rollout)
+        return rollout
 
-    jobs = [one(p, r) for p in range(len(prompts)) for r in range(rollouts_per_prompt)]
     try:
         async with client:
-            return list(await asyncio.gather(*jobs))
+            return list(await asyncio.gather(*(one(p, r) for p, r in wanted)))
     except APIConnectionError as error:
         raise SmokeError(
             f"cannot reach the policy server at {server.base_url} ({error}); is it running? "
@@ -123,9 +158,12 @@ async def generate(
 
 
 def score(
-    rollouts: list[Rollout], config: RewardConfig, on_batch: Callable[[int], None] = lambda n: None
+    rollouts: list[Rollout],
+    config: RewardConfig,
+    on_batch: Callable[[list[Rollout]], None] = lambda batch: None,
 ) -> None:
-    """Reward every rollout with the env's reward, `scorer_batch_size` completions per scorer call."""
+    """Reward every rollout with the env's reward, `scorer_batch_size` completions per scorer call; `on_batch`
+    gets each batch as soon as it is scored."""
     size = config.scorer_batch_size
     for start in range(0, len(rollouts), size):
         batch = rollouts[start : start + size]
@@ -133,14 +171,7 @@ def score(
             batch, score_completions([r.completion for r in batch], config), strict=True
         ):
             rollout.result = result
-        on_batch(len(batch))
-
-
-def write_jsonl(rollouts: list[Rollout], path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w", encoding="utf-8") as out:
-        for rollout in rollouts:
-            out.write(json.dumps(rollout.record(), ensure_ascii=False, allow_nan=False) + "\n")
+        on_batch(batch)
 
 
 def _finite_or_none(value: float) -> float | None:
