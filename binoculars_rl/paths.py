@@ -16,6 +16,9 @@ def ensure_writable(path: str | Path, option: str = "--output") -> Path:
     path = Path(path)
     if path.is_dir():
         raise UnwritableOutputError(f"{option} {path} is a directory; give a file path")
+    nearest = next(folder for folder in path.absolute().parents if folder.exists())
+    if not nearest.is_dir():
+        raise UnwritableOutputError(f"cannot write {option} {path} ({nearest} is not a directory)")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}.", suffix=".probe"):

@@ -373,10 +373,7 @@ def test_unwritable_output_fails_at_once_with_one_line(tmp_path):
 
     assert done.returncode == 2
     said = (done.stdout + done.stderr).strip()
-    assert (
-        said
-        == f"error: --output {blocker / 'rollouts.jsonl'} cannot be written: {blocker} is not a directory"
-    )
+    assert said == f"error: cannot write --output {blocker / 'rollouts.jsonl'} ({blocker} is not a directory)"
 
 
 def test_existing_output_is_never_overwritten(tmp_path, capsys):

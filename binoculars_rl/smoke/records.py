@@ -15,6 +15,7 @@ import os
 from pathlib import Path
 from typing import IO, Any
 
+from binoculars_rl.paths import UnwritableOutputError, ensure_writable
 from binoculars_rl.smoke.errors import SmokeError, UsageError
 from binoculars_rl.smoke.rollouts import Rollout
 
@@ -22,22 +23,15 @@ Key = tuple[int, int]
 
 
 def check_new_output(path: Path) -> None:
-    """`path` does not exist yet and can be created (tried, then removed): before anything slow starts."""
-    if path.is_dir():
-        raise UsageError(f"--output {path} is a directory; give a file path, e.g. {path / 'smoke.jsonl'}")
-    if path.exists():
+    """`path` does not exist yet and can be written: before anything slow starts."""
+    if path.exists() and not path.is_dir():
         raise UsageError(
             f"--output {path} already exists; finish it with --resume {path}, or choose another --output"
         )
-    nearest = next(folder for folder in path.absolute().parents if folder.exists())
-    if not nearest.is_dir():
-        raise UsageError(f"--output {path} cannot be written: {nearest} is not a directory")
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.open("x").close()
-        path.unlink()
-    except OSError as error:
-        raise UsageError(f"--output {path} cannot be written: {error.strerror or error}") from None
+        ensure_writable(path)
+    except UnwritableOutputError as error:
+        raise UsageError(str(error)) from None
 
 
 def check_resumable(path: Path) -> None:
