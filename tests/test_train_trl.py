@@ -174,7 +174,8 @@ def test_sigint_saves_a_checkpoint_and_resume_continues_from_it(tiny_pair, tmp_p
     import sys
 
     output_dir = tmp_path / "interrupted"
-    args = tiny_args(tiny_pair, output_dir, "--max-steps", "200", "--final_eval", "false")
+    # the user's documented command line, plus the tiny models and local data
+    args = tiny_args(tiny_pair, output_dir, "--final_eval", "false", "--max-steps", "100", "--batch-size", "4")
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     script = str(ROOT / "scripts" / "train.py")
     process = subprocess.Popen(
@@ -190,10 +191,11 @@ def test_sigint_saves_a_checkpoint_and_resume_continues_from_it(tiny_pair, tmp_p
     assert process.returncode == 128 + signal.SIGINT, output[-3000:]
     (checkpoint,) = output_dir.glob("checkpoint-*")
     saved_step = json.loads((checkpoint / "trainer_state.json").read_text())["global_step"]
-    assert 1 <= saved_step < 200 and checkpoint.name == f"checkpoint-{saved_step}"
+    assert 1 <= saved_step < 100 and checkpoint.name == f"checkpoint-{saved_step}"
     assert f"checkpoint: {checkpoint}" in " ".join(output.split()) and "--resume" in output
 
-    resumed = tiny_args(tiny_pair, output_dir, "--max-steps", str(saved_step + 1), "--final_eval", "false")
+    resumed = tiny_args(tiny_pair, output_dir, "--final_eval", "false", "--max-steps", str(saved_step + 1))
+    resumed += ["--batch-size", "4"]
     assert load_script("train").main([*resumed, "--resume", "--save_steps", "1"]) == 0
     state = json.loads((output_dir / f"checkpoint-{saved_step + 1}" / "trainer_state.json").read_text())
     steps = [entry["step"] for entry in state["log_history"] if "loss" in entry]
