@@ -175,7 +175,9 @@ def test_sigint_saves_a_checkpoint_and_resume_continues_from_it(tiny_pair, tmp_p
 
     output_dir = tmp_path / "interrupted"
     # the user's documented command line, plus the tiny models and local data
-    args = tiny_args(tiny_pair, output_dir, "--final_eval", "false", "--max-steps", "100", "--batch-size", "4")
+    args = tiny_args(
+        tiny_pair, output_dir, "--final_eval", "false", "--max-steps", "100", "--batch-size", "4"
+    )
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     script = str(ROOT / "scripts" / "train.py")
     process = subprocess.Popen(
