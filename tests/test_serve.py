@@ -5,6 +5,7 @@ request that fails alone, a dying replica that answers 503 at once, API key, loo
 import json
 import math
 import os
+import re
 import shutil
 import signal
 import socket
@@ -376,7 +377,7 @@ def test_cli_exits_nonzero_when_a_replica_cannot_load_the_models(tiny_pair, tmp_
         + ["--accelerator", "cpu", "--port", str(free_port())],
         capture_output=True,
         text=True,
-        timeout=180,
+        timeout=400,  # several processes import torch; slow on a loaded 2-core machine
     )
     assert result.returncode == 1
     assert result.stderr.strip().splitlines()[-1].startswith("error: One or more workers failed to start")
@@ -388,11 +389,11 @@ API_KEY = "test-key-7f3a"
 
 @pytest.fixture(scope="module")
 def guarded_service(tiny_pair):
-    """A service with an API key whose scorer fails on texts holding FAIL_MARKER; batches wait up to 1 s to fill,
-    so that concurrent requests share one."""
+    """A service with an API key whose scorer fails on texts holding FAIL_MARKER; batches wait up to 3 s to fill,
+    so that concurrent requests share one even on a loaded machine."""
     args = ["--observer", str(tiny_pair.observer), "--performer", str(tiny_pair.performer)]
     args += ["--accelerator", "cpu", "--dtype", "float32", "--max-token-observed", str(MAX_TOKENS)]
-    args += ["--max-batch-requests", "8", "--batch-timeout", "1.0", "--log-level", "info"]
+    args += ["--max-batch-requests", "8", "--batch-timeout", "3.0", "--log-level", "info"]
     with ServiceProcess(args, api_key=API_KEY, module="binoculars.testing.faulty_service") as running:
         yield running
 
@@ -417,7 +418,11 @@ def test_a_request_that_fails_to_score_fails_alone(guarded_service, local_scorer
     good_texts = per_request[:3] + per_request[4:]
     for got, texts in zip(answers, good_texts, strict=True):
         assert_same_details(got, local_scorer.score_details(texts))
-    assert "scoring a batch of 8 requests failed; scoring each alone" in guarded_service.log_text()
+    # the bad request shared a batch with good ones (all 8 when they arrive within the batch timeout)
+    batches = re.findall(
+        r"scoring a batch of (\d+) requests failed; scoring each alone", guarded_service.log_text()
+    )
+    assert batches and int(batches[-1]) >= 2, guarded_service.log_text()[-2000:]
 
 
 def test_requests_without_the_api_key_get_401(guarded_service, local_scorer, monkeypatch):
