@@ -7,6 +7,8 @@ others check the cache and error paths without a network.
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import time
 
 import pytest
@@ -29,6 +31,18 @@ def test_a_verified_copy_is_returned_without_downloading(monkeypatch, tmp_path):
     (model / MARKER_NAME).write_text("{}")
     monkeypatch.setattr(real_model, "_download_gguf", lambda *_: pytest.fail("downloaded despite the marker"))
     assert smollm2_dir(tmp_path) == model
+
+
+def test_the_cli_prints_the_directory_and_fails_with_one_line(tmp_path):
+    model = tmp_path / MODEL_SUBDIR
+    model.mkdir(parents=True)
+    command = [sys.executable, "-m", "binoculars_rl.real_model", "--cache-dir"]
+    (model / MARKER_NAME).write_text("{}")
+    done = subprocess.run([*command, str(tmp_path)], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == str(model)
+    (model / MARKER_NAME).unlink()
+    failed = subprocess.run([*command, str(tmp_path)], capture_output=True, text=True)
+    assert failed.returncode == 1 and failed.stderr.startswith("error: ") and "delete it" in failed.stderr
 
 
 def test_a_directory_without_the_marker_is_refused(tmp_path):
