@@ -2,6 +2,7 @@
 or huge text never sinks a batch."""
 
 import math
+import shutil
 import warnings
 
 import pytest
@@ -9,6 +10,8 @@ import torch
 
 import binoculars
 from binoculars import Binoculars, ModelLoadError
+from binoculars import detector as detector_module
+from binoculars.detector import same_model
 from binoculars.testing.faults import RecordingTokenizer
 from binoculars.testing.tiny import build_tokenizer, story_corpus
 from binoculars.utils import max_token_chars, parse_device
@@ -247,3 +250,79 @@ def test_scoring_leaves_autograd_usable_for_training_in_the_same_thread(scorer):
     weight = torch.ones(3, requires_grad=True)
     (weight * 2).sum().backward()
     assert weight.grad is not None
+
+
+# --- observer = performer: one model, one forward pass per text ---------------------------------------------
+def count_model_loads(monkeypatch) -> list[str]:
+    """Record the role of every model load_frozen_model performs while the test runs."""
+    loads: list[str] = []
+    original = detector_module.load_frozen_model
+
+    def recording(name_or_path, device, dtype, role):
+        loads.append(role)
+        return original(name_or_path, device, dtype, role)
+
+    monkeypatch.setattr(detector_module, "load_frozen_model", recording)
+    return loads
+
+
+def test_the_same_model_as_both_roles_is_loaded_once_and_scores_like_two_passes(
+    tiny_pair, tmp_path, monkeypatch
+):
+    # The same weights under another directory name: not recognised as the same model, so scored in two passes.
+    twin = shutil.copytree(tiny_pair.performer, tmp_path / "performer-twin")
+    two_pass = Binoculars(
+        tiny_pair.performer, twin, thresholds={"low-fpr": 0.9}, batch_size=3, max_token_observed=64
+    )
+    assert not two_pass.shared_model and two_pass.observer_model is not two_pass.performer_model
+
+    loads = count_model_loads(monkeypatch)
+    one_pass = Binoculars(
+        tiny_pair.performer,
+        tiny_pair.performer,
+        thresholds={"low-fpr": 0.9},
+        batch_size=3,
+        max_token_observed=64,
+    )
+    assert len(loads) == 1
+    assert one_pass.shared_model and one_pass.observer_model is one_pass.performer_model
+
+    forward_calls: list[int] = []
+    one_pass.performer_model.base_model.register_forward_hook(lambda *_: forward_calls.append(1))
+    shared, separate = one_pass.score_details(TEXTS), two_pass.score_details(TEXTS)
+    assert len(forward_calls) == math.ceil(len(TEXTS) / one_pass.batch_size), "one forward pass per batch"
+    for got, want in zip(shared, separate, strict=True):
+        assert got.log_ppl == pytest.approx(want.log_ppl, abs=1e-6)
+        assert got.x_ppl == pytest.approx(want.x_ppl, abs=1e-6)
+        assert got.score == pytest.approx(want.score, abs=1e-6)
+
+
+def test_one_pass_score_is_log_ppl_over_the_performers_own_entropy(tiny_pair):
+    scorer = Binoculars(
+        tiny_pair.performer, tiny_pair.performer, thresholds={"low-fpr": 0.9}, max_token_observed=64
+    )
+    text = TEXTS[0]
+    ids = scorer.tokenizer(text, truncation=True, max_length=64)["input_ids"]
+    with torch.no_grad():
+        log_probs = torch.log_softmax(scorer.performer_model(torch.tensor([ids])).logits[0, :-1].double(), -1)
+    log_ppl = -log_probs.gather(-1, torch.tensor(ids[1:]).unsqueeze(-1)).mean().item()
+    entropy = -(log_probs.exp() * log_probs).sum(-1).mean().item()
+    assert scorer.score_details([text])[0].score == pytest.approx(log_ppl / entropy, rel=1e-5)
+
+
+def test_same_model_compares_resolved_directories_and_hub_ids(tiny_pair, tmp_path):
+    link = tmp_path / "link-to-performer"
+    link.symlink_to(tiny_pair.performer, target_is_directory=True)
+    assert same_model(tiny_pair.performer, link)
+    assert not same_model(tiny_pair.performer, tiny_pair.observer)
+    assert same_model("org/model", "org/model") and not same_model("org/model", "org/model-Instruct")
+    assert not same_model(tiny_pair.performer, "org/model")
+
+
+def test_the_same_model_in_two_dtypes_is_loaded_twice(tiny_pair, monkeypatch):
+    dtypes = iter([torch.float32, torch.bfloat16])  # observer's, then performer's
+    monkeypatch.setattr(detector_module, "resolve_dtype", lambda *_: next(dtypes))
+    loads = count_model_loads(monkeypatch)
+    scorer = Binoculars(tiny_pair.performer, tiny_pair.performer, thresholds={"low-fpr": 0.9})
+    assert len(loads) == 2 and not scorer.shared_model
+    assert scorer.performer_model.dtype == torch.bfloat16 and scorer.observer_model.dtype == torch.float32

@@ -78,7 +78,15 @@ def test_demo_runs_the_whole_pipeline_offline_and_stops_its_server(tiny_pair, tm
     output = tmp_path / "out" / "demo.jsonl"
 
     done = run_main(
-        "--demo", f"--demo-dir={demo_dir}", "-m", "2", "-n", "2", "--max-tokens", "24", f"--output={output}"
+        "--demo-tiny",
+        f"--demo-dir={demo_dir}",
+        "-m",
+        "2",
+        "-n",
+        "2",
+        "--max-tokens",
+        "24",
+        f"--output={output}",
     )
 
     assert done.returncode == 0, done.stdout + done.stderr
@@ -106,6 +114,36 @@ def test_demo_runs_the_whole_pipeline_offline_and_stops_its_server(tiny_pair, tm
         p for p in psutil.process_iter(["cmdline"]) if str(demo_dir) in " ".join(p.info["cmdline"] or [])
     ]
     assert leftovers == []
+
+
+@pytest.mark.real_model
+def test_demo_uses_smollm2_as_policy_and_as_observer_equal_performer(tmp_path):
+    from binoculars_rl.real_model import smollm2_dir
+
+    output = tmp_path / "smollm2-demo.jsonl"
+    done = run_main("--demo", "-m", "1", "-n", "2", "--max-tokens", "24", f"--output={output}")
+
+    assert done.returncode == 0, done.stdout + done.stderr
+    text = " ".join(done.stdout.split())  # rich wraps panels
+    assert "policy = observer = performer = SmolLM2-135M-Instruct" in text
+    assert "MEANINGLESS" not in text and "uncalibrated placeholder 1.0" in text
+    records = read_jsonl(output)
+    assert len(records) == 2
+    assert {r["settings"]["policy"] for r in records} == {str(smollm2_dir())}
+    env = records[0]["settings"]["env"]
+    assert env["observer_model"] == env["performer_model"] == str(smollm2_dir())
+    assert all(r["score"] is None or 0 < r["score"] < 5 for r in records)
+
+
+def test_the_two_demos_exclude_each_other_and_model_flags():
+    both = run_main("--demo", "--demo-tiny")
+    assert both.returncode == 2 and "not allowed with argument" in both.stderr
+    with_policy = run_main("--demo-tiny", "--policy", "some/model", "--output", "/tmp/unused-demo.jsonl")
+    assert with_policy.returncode != 0
+    assert (
+        "--demo-tiny uses its own models: leave out --base-url, --policy"
+        in with_policy.stderr + with_policy.stdout
+    )
 
 
 @pytest.fixture
@@ -458,7 +496,7 @@ def test_help_shows_every_options_real_default_and_says_what_it_does():
     for option, text in helps.items():
         assert text and "(default:" in text and "(default: None)" not in text, option
     assert f"(default: {DEFAULT_POLICY})" in helps["--policy"]
-    assert "(default: 256; with --demo: 48)" in helps["--max-tokens"]
+    assert "(default: 256; with --demo or --demo-tiny: 48)" in helps["--max-tokens"]
     assert "(default: 0.7)" in helps["--temperature"] and "(default: 0.8)" in helps["--top-p"]
     assert "(default: None)" not in parser.format_help()
 

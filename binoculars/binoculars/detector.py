@@ -9,6 +9,10 @@ Memory stays bounded: the models run without their LM heads, and the [rows, voca
 built from the hidden states a slice of positions at a time, never for a whole batch at once. Work per text is
 bounded too: only a head of `char_budget` characters reaches the tokenizer (see `Binoculars.char_budget`).
 
+When observer and performer are the same model (same resolved path or hub id, device and dtype), it is loaded
+once and each text takes one forward pass: x_ppl is then the performer's own entropy, score = log-ppl / entropy,
+the same value the two-pass computation gives.
+
 One bad text never sinks a batch: code points UTF-8 cannot encode (lone surrogates) become U+FFFD before
 tokenizing, and a text the tokenizer still rejects gets NaN with `ScoreDetails.error` saying why (and a warning);
 the other texts keep the scores they get alone.
@@ -85,6 +89,15 @@ def _load_or_explain(loader, name_or_path: str, role: str, **kwargs):
         ) from error
 
 
+def same_model(first: str | Path, second: str | Path) -> bool:
+    """Whether two model names name the same model: the same resolved directory for local paths, the same
+    string for hub ids."""
+    first_path, second_path = Path(first).expanduser(), Path(second).expanduser()
+    if first_path.exists() or second_path.exists():
+        return first_path.exists() and second_path.exists() and first_path.resolve() == second_path.resolve()
+    return str(first) == str(second)
+
+
 def load_tokenizer(name_or_path: str | Path, role: str = "tokenizer"):
     from transformers import AutoTokenizer
 
@@ -151,9 +164,20 @@ class Binoculars:
         self.observer_device = resolve_device(observer_device if observer_device is not None else device)
         self.performer_device = resolve_device(performer_device if performer_device is not None else device)
 
+        observer_dtype = resolve_dtype(dtype, self.observer_device, use_bfloat16)
+        performer_dtype = resolve_dtype(dtype, self.performer_device, use_bfloat16)
+        self.shared_model = (
+            same_model(self.observer_name_or_path, self.performer_name_or_path)
+            and self.observer_device == self.performer_device
+            and observer_dtype == performer_dtype
+        )
+        """Observer and performer are one model (same resolved path or id, device and dtype): it is loaded
+        once and each text takes one forward pass; x-ppl is then the performer's own entropy."""
+
         self.tokenizer = load_tokenizer(self.observer_name_or_path, "observer tokenizer")
-        performer_tokenizer = load_tokenizer(self.performer_name_or_path, "performer tokenizer")
-        check_tokenizers_consistent(self.tokenizer, performer_tokenizer)
+        if not self.shared_model:
+            performer_tokenizer = load_tokenizer(self.performer_name_or_path, "performer tokenizer")
+            check_tokenizers_consistent(self.tokenizer, performer_tokenizer)
         if not self.tokenizer.is_fast:
             raise ValueError(
                 f"observer tokenizer {self.observer_name_or_path!r} is a slow (Python) tokenizer; Binoculars "
@@ -168,14 +192,15 @@ class Binoculars:
         self.observer_model = load_frozen_model(
             self.observer_name_or_path,
             self.observer_device,
-            resolve_dtype(dtype, self.observer_device, use_bfloat16),
-            "observer model",
+            observer_dtype,
+            "observer/performer model" if self.shared_model else "observer model",
         )
-        self.performer_model = load_frozen_model(
-            self.performer_name_or_path,
-            self.performer_device,
-            resolve_dtype(dtype, self.performer_device, use_bfloat16),
-            "performer model",
+        self.performer_model = (
+            self.observer_model
+            if self.shared_model
+            else load_frozen_model(
+                self.performer_name_or_path, self.performer_device, performer_dtype, "performer model"
+            )
         )
         observer_vocab = self.observer_model.get_output_embeddings().weight.shape[0]
         performer_vocab = self.performer_model.get_output_embeddings().weight.shape[0]
@@ -288,19 +313,25 @@ class Binoculars:
         """(log_ppl, x_ppl) of each text of one forward batch."""
         padded = self.tokenizer.pad({"input_ids": token_ids}, return_tensors="pt")
         input_ids, attention_mask = padded["input_ids"], padded["attention_mask"]
-        observer_hidden = self._hidden_states(
-            self.observer_model, input_ids, attention_mask, self.observer_device
-        )
         performer_hidden = self._hidden_states(
             self.performer_model, input_ids, attention_mask, self.performer_device
+        )
+        observer_hidden = (
+            performer_hidden
+            if self.shared_model
+            else self._hidden_states(self.observer_model, input_ids, attention_mask, self.observer_device)
         )
 
         # Position t predicts token t+1; both must be real tokens (works for left and right padding).
         predicted = (attention_mask[:, :-1] & attention_mask[:, 1:]).bool()
         text_of_row = torch.arange(len(token_ids)).unsqueeze(1).expand_as(predicted)[predicted]
         targets = input_ids[:, 1:][predicted]
-        observer_rows = observer_hidden[:, :-1][predicted.to(self.observer_device)]
         performer_rows = performer_hidden[:, :-1][predicted.to(self.performer_device)]
+        observer_rows = (
+            performer_rows
+            if self.shared_model
+            else observer_hidden[:, :-1][predicted.to(self.observer_device)]
+        )
         del observer_hidden, performer_hidden
 
         observer_head = self.observer_model.get_output_embeddings()
@@ -314,8 +345,10 @@ class Binoculars:
         )
         for start in range(0, targets.shape[0], rows_per_chunk):
             rows = slice(start, start + rows_per_chunk)
-            observer_logits = observer_head(observer_rows[rows]).to(device)
             performer_logits = performer_head(performer_rows[rows])
+            observer_logits = (
+                performer_logits if self.shared_model else observer_head(observer_rows[rows]).to(device)
+            )
             nll, xent = binoculars_terms(observer_logits, performer_logits, targets[rows])
             nll_sum.index_add_(0, text_of_row[rows], nll.double())
             xent_sum.index_add_(0, text_of_row[rows], xent.double())

