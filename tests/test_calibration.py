@@ -15,6 +15,7 @@ import os
 import shlex
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import threading
@@ -26,7 +27,7 @@ import numpy as np
 import pytest
 from binoculars_env.data import DataConfig, story_beginning
 
-from binoculars import DEFAULT_OBSERVER, DEFAULT_PERFORMER, Binoculars, load_thresholds
+from binoculars import DEFAULT_OBSERVER, DEFAULT_PERFORMER, Binoculars, load_thresholds, save_thresholds
 from binoculars.calibration import (
     SampleScore,
     balanced_sample,
@@ -38,6 +39,7 @@ from binoculars.calibration import (
     write_report,
 )
 from binoculars.testing.tiny import story_corpus
+from binoculars.utils import load_scale
 from binoculars_rl.calibration_sources import (
     AI_CLASS,
     GHOSTBUSTER_DATASET,
@@ -124,6 +126,16 @@ def scores_and_labels(report: dict) -> tuple[np.ndarray, np.ndarray]:
     return np.array([s["score"] for s in scored]), np.array([s["label"] for s in scored])
 
 
+def pooled_std_by_statistics(report: dict) -> float:
+    """sqrt(sum over classes of (n - 1) * sample variance / (n_ai + n_human - 2)), from the saved samples."""
+    by_class = [
+        [s["score"] for s in report["samples"] if s["label"] == label and s["score"] is not None]
+        for label in (AI_CLASS, HUMAN_CLASS)
+    ]
+    squares = sum((len(values) - 1) * statistics.variance(values) for values in by_class)
+    return math.sqrt(squares / (sum(len(values) for values in by_class) - 2))
+
+
 def run_cli(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, str(REPO / "scripts" / "calibrate.py"), *args],
@@ -194,6 +206,7 @@ def test_cli_calibrates_separable_jsonl_and_every_number_checks_out(
 
     # The file is a thresholds file the scorer (and the environment's calibration_file) can load.
     assert load_thresholds(output) == report["thresholds"]
+    assert load_scale(output) == report["scale"] == pytest.approx(pooled_std_by_statistics(report), rel=1e-12)
     assert set(report["thresholds"]) == {"accuracy", "low-fpr"}
     png = output.with_suffix(".png")
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -303,6 +316,48 @@ def test_report_keeps_nan_samples_out_of_the_roc_and_omits_unsupported_low_fpr(t
     assert json.loads(json_path.read_text())["thresholds"] == report["thresholds"] and png_path.stat().st_size
     scores_arr, labels = scores_and_labels(report)
     assert report["auroc"] == pytest.approx(auroc_by_pairs(scores_arr, labels))
+
+
+def test_report_scale_is_the_pooled_within_class_std_of_the_finite_scores(tmp_path):
+    rng = np.random.default_rng(2)
+    samples = [LabelledText(f"t{i}", i % 2) for i in range(31)] + [LabelledText("x", AI_CLASS)]
+    # unequal class sizes and spreads, so pooling differs from both the overall and the mean class std
+    values = [float(rng.normal(0.8 + 0.2 * s.label, 0.03 + 0.1 * s.label)) for s in samples[:-1]]
+    scores = [SampleScore(v, v, 1.0, 10) for v in values] + [SampleScore(math.nan, math.nan, math.nan, 1)]
+    report = build_report(samples, scores, {"observer": "o", "performer": "p"})
+    assert report["counts"]["excluded_nan"] == 1  # the NaN text takes no part
+    assert report["scale"] == pytest.approx(pooled_std_by_statistics(report), rel=1e-12)
+    finite = np.array(values)
+    assert report["scale"] != pytest.approx(float(finite.std(ddof=1)), rel=1e-3)  # not the overall spread
+    json_path, _ = write_report(report, tmp_path / "r.json")
+    assert load_scale(json_path) == report["scale"] == json.loads(json_path.read_text())["scale"]
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ([0.8, 1.0], "needs at least 3 finite scores, got 2"),  # one text per class: no spread left
+        ([0.8, 1.0, 0.8, 1.0], "must be positive and finite"),  # every class constant: zero spread
+    ],
+    ids=["one-per-class", "zero-spread"],
+)
+def test_a_scale_that_cannot_be_positive_and_finite_fails_calibration(values, message):
+    samples = [LabelledText(f"t{i}", i % 2) for i in range(len(values))]
+    scores = [SampleScore(v, v, 1.0, 10) for v in values]
+    with pytest.raises(CalibrationDataError, match=message):
+        build_report(samples, scores, model_info={})
+
+
+def test_load_scale_reads_old_files_as_none_and_rejects_bad_values(tmp_path):
+    old = tmp_path / "old.json"
+    save_thresholds(old, {"accuracy": 0.9})  # a file from before calibration wrote a scale
+    assert load_scale(old) is None
+    for bad in (0, -0.1, math.nan, math.inf, None, True, "0.2"):
+        with pytest.raises(ValueError, match="scale in .* must be a positive finite number"):
+            save_thresholds(tmp_path / "bad.json", {"accuracy": 0.9}, scale=bad)
+    assert not (tmp_path / "bad.json").exists()
+    with pytest.raises(FileNotFoundError, match="missing.json"):
+        load_scale(tmp_path / "missing.json")
 
 
 def test_score_samples_keeps_input_order(bino):

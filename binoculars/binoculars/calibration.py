@@ -21,6 +21,16 @@ and the environment's `calibration_file` read:
   - "low-fpr": the cut with the highest TPR whose false-positive rate on the human texts is at most
     `low_fpr_target` (default 1%). It is left out (with the reason in `target_fprs`) when the sample has fewer
     than 1/target human texts, because a smaller sample cannot show a false-positive rate that low.
+
+The report's `scale` (read by `binoculars.load_scale` and the environment's reward) is the pooled
+within-class standard deviation of the finite scores, `pooled_within_class_std`:
+
+    scale = sqrt((sum_ai (s - mean_ai)^2 + sum_human (s - mean_human)^2) / (n_ai + n_human - 2))
+
+i.e. sqrt(((n_ai - 1) var_ai + (n_human - 1) var_human) / (n_ai + n_human - 2)) with sample variances
+(ddof 1). It is how far one text's score typically lies from its class mean, so `(score - threshold) / scale`
+measures a completion's margin in units of the detector's own noise. It must be positive and finite: a sample
+with fewer than 3 finite scores, or with every class's scores all equal, fails calibration.
 """
 
 from __future__ import annotations
@@ -338,6 +348,28 @@ def target_fpr_point(
     return entry | {"supported": True} | point
 
 
+def pooled_within_class_std(scores: np.ndarray, labels: np.ndarray) -> float:
+    """The pooled within-class standard deviation of the scores (see the module docstring): the reward scale.
+
+    A CalibrationDataError when it is undefined (fewer than 3 scores, so no degree of freedom is left after the
+    two class means), zero (every class's scores all equal) or not finite."""
+    classes = [scores[labels == label] for label in (AI_CLASS, HUMAN_CLASS)]
+    degrees_of_freedom = sum(values.size - 1 for values in classes)
+    if degrees_of_freedom < 1:
+        raise CalibrationDataError(
+            f"the reward scale (pooled within-class standard deviation) needs at least 3 finite scores, "
+            f"got {scores.size} ({' + '.join(str(values.size) for values in classes)} AI + human)"
+        )
+    squares = sum(float(((values - values.mean()) ** 2).sum()) for values in classes)
+    scale = math.sqrt(squares / degrees_of_freedom)
+    if not (math.isfinite(scale) and scale > 0):
+        raise CalibrationDataError(
+            f"the reward scale (pooled within-class standard deviation of the scores) is {scale!r}; it must be "
+            "positive and finite (are all the texts of each class the same?)"
+        )
+    return scale
+
+
 def build_report(
     samples: Sequence[LabelledText],
     sample_scores: Sequence[SampleScore],
@@ -349,7 +381,7 @@ def build_report(
     """Every number the calibration JSON holds, computed from per-sample scores and labels.
 
     Texts whose score is NaN (fewer than 2 tokens) stay in `samples` with `"score": null` and are counted in
-    `counts.excluded_nan`, but take no part in the ROC.
+    `counts.excluded_nan`, but take no part in the ROC or the `scale`.
     """
     if len(samples) != len(sample_scores):
         raise ValueError(f"{len(samples)} samples but {len(sample_scores)} scores")
@@ -373,6 +405,7 @@ def build_report(
 
     from sklearn.metrics import roc_auc_score
 
+    scale = pooled_within_class_std(scores, labels)
     roc = roc_points(scores, labels)
     fpr, tpr, thresholds = roc
     best_accuracy = operating_point(scores, labels, thresholds[np.argmax(tpr - fpr)])
@@ -398,6 +431,7 @@ def build_report(
 
     return {
         "thresholds": chosen,
+        "scale": scale,
         "format": REPORT_FORMAT,
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "models": model_info,
@@ -408,6 +442,8 @@ def build_report(
             "decision_rule": "predicted AI-generated when score < threshold",
             "accuracy_threshold": "maximises balanced accuracy (TPR + TNR) / 2; ties -> lowest FPR",
             "low_fpr_threshold": f"highest TPR with FPR <= {low_fpr_target:g} on the human texts",
+            "scale": "pooled within-class standard deviation of the finite scores: sqrt((sum over AI texts of "
+            "(score - AI mean)^2 + sum over human texts of (score - human mean)^2) / (n_ai + n_human - 2))",
         },
         "counts": counts,
         "auroc": float(roc_auc_score(labels, -scores)),

@@ -98,7 +98,10 @@ def check_tokenizers_consistent(observer_tokenizer: Any, performer_tokenizer: An
 
 
 def save_thresholds(path: str | Path, thresholds: dict[str, float], **metadata: Any) -> None:
-    """Write `{"thresholds": {...}, **metadata}` as JSON (the format `load_thresholds` reads)."""
+    """Write `{"thresholds": {...}, **metadata}` as JSON (the format `load_thresholds` reads). A `scale` in
+    `metadata` (the reward scale, see `load_scale`) must be a positive finite number."""
+    if "scale" in metadata:
+        metadata["scale"] = _validated_scale(metadata["scale"], source=str(path))
     payload = {"thresholds": _validated_thresholds(thresholds, source=str(path)), **metadata}
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -107,6 +110,21 @@ def save_thresholds(path: str | Path, thresholds: dict[str, float], **metadata: 
 
 def load_thresholds(path: str | Path) -> dict[str, float]:
     """Read the `thresholds` mapping (mode -> float) of a calibration JSON."""
+    return _validated_thresholds(_read_calibration(path)["thresholds"], source=str(path))
+
+
+def load_scale(path: str | Path) -> float | None:
+    """Read the `scale` of a calibration JSON (the pooled within-class standard deviation of the scores, written
+    by `binoculars.calibration.build_report`); None for a file without one (written before it existed).
+    A `scale` that is not a positive finite number is a ValueError."""
+    payload = _read_calibration(path)
+    if "scale" not in payload:
+        return None
+    return _validated_scale(payload["scale"], source=str(path))
+
+
+def _read_calibration(path: str | Path) -> dict[str, Any]:
+    """The JSON object of a calibration file, which must hold a `thresholds` object."""
     path = Path(path)
     try:
         payload = json.loads(path.read_text())
@@ -118,7 +136,18 @@ def load_thresholds(path: str | Path) -> dict[str, float]:
         raise ValueError(
             f'threshold file {path} has no "thresholds" object (expected {{"thresholds": {{...}}}})'
         )
-    return _validated_thresholds(payload["thresholds"], source=str(path))
+    return payload
+
+
+def _validated_scale(value: Any, source: str) -> float:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or not math.isfinite(value)
+        or value <= 0
+    ):
+        raise ValueError(f"scale in {source} must be a positive finite number, got {value!r}")
+    return float(value)
 
 
 def _validated_thresholds(thresholds: dict[str, Any], source: str) -> dict[str, float]:

@@ -38,6 +38,7 @@ def load_environment(**args: Any) -> vf.SingleTurnEnv:
     data_config = DataConfig(**{k: v for k, v in args.items() if k in DataConfig.model_fields})
     reward_config = RewardConfig(**{k: v for k, v in args.items() if k in RewardConfig.model_fields})
     reward_config.resolved_threshold()  # a bad calibration_file fails here, before any rollout
+    reward_config.resolved_scale()
 
     from binoculars_env.classic_rubric import BinocularsRubric
 

@@ -1,9 +1,12 @@
 """The reward: how human the Binoculars detector finds a completion, with guards against gaming it.
 
-    reward = clip(score - threshold - length_weight * shortfall, -2, 2)
+    reward = clip((score - threshold) / scale - length_weight * shortfall, -2, 2)
 
 `score` is the Binoculars score of the completion's plain text (higher looks more human), `threshold` the
 detector's decision boundary, `shortfall` how far the text falls short of `length_target_tokens` (0..1).
+`scale` is the calibrated spread of the scores (`scale`, else the calibration file's, see
+`RewardConfig.resolved_scale`); without one the score margin is not divided (as if scale were 1). The length
+term is in reward units, never divided by the scale: `length_weight` is the most a short text loses either way.
 Guards give the worst reward, -2, never the top: empty text (also after `<think>` blocks are removed), text the
 scorer's tokenizer rejects (that text alone; the rest of the batch is scored as usual), fewer than `min_tokens`
 tokens, a non-finite score, text whose performer log-perplexity is above `max_log_ppl` (gibberish has high
@@ -62,6 +65,13 @@ class RewardConfig(BaseModel):
     threshold_key: str = "accuracy"
     """Which threshold of `calibration_file` to use (`accuracy` is always written; `low-fpr` when the
     calibration had enough human texts)."""
+    scale: float | None = Field(None, gt=0)
+    """Divide the margin score - threshold by this (> 0): the reward becomes
+    clip((score - threshold) / scale - length_weight * shortfall, -2, 2). None: the `scale` of
+    `calibration_file` (if `use_calibrated_scale` and the file has one), else no division."""
+    use_calibrated_scale: bool = True
+    """Use the `scale` written into `calibration_file` by scripts/calibrate.py when `scale` is None; False keeps
+    the unscaled reward with a calibration file. Files written before calibration had a scale have none."""
     min_tokens: int = Field(16, ge=0)
     """Completions with fewer tokens get -2 (Binoculars is noise on very short text)."""
     max_log_ppl: float | None = 5.0
@@ -128,6 +138,15 @@ class RewardConfig(BaseModel):
             return calibrated_threshold(self.calibration_file, self.threshold_key)
         return DEFAULT_THRESHOLD
 
+    def resolved_scale(self) -> float | None:
+        """`scale` if given, else the calibration file's (when `use_calibrated_scale`; None for a file without
+        one), else None: the margin is not divided."""
+        if self.scale is not None:
+            return self.scale
+        if self.use_calibrated_scale and self.calibration_file is not None:
+            return calibrated_scale(self.calibration_file)
+        return None
+
     def reward_settings(self) -> RewardConfig:
         """Just these fields (drops what a subclass such as the v1 task config adds): a hashable cache key."""
         return RewardConfig.model_validate(self.model_dump(include=set(RewardConfig.model_fields)))
@@ -148,6 +167,21 @@ def calibrated_threshold(calibration_file: str, threshold_key: str) -> float:
             f"(it has {sorted(thresholds)}); set threshold_key to one of them"
         )
     return thresholds[threshold_key]
+
+
+@lru_cache(maxsize=32)
+def calibrated_scale(calibration_file: str) -> float | None:
+    """The `scale` of a calibration JSON (written by scripts/calibrate.py); None when it has none."""
+    from binoculars.utils import load_scale
+
+    return load_scale(Path(calibration_file))
+
+
+def shaped_reward(score: float, threshold: float, scale: float | None, length_penalty: float) -> float:
+    """clip((score - threshold) / scale - length_penalty, -2, 2); scale None: no division. Finite inputs only
+    (the guards keep NaN away: max(-2, min(2, nan)) would be +2)."""
+    margin = score - threshold if scale is None else (score - threshold) / scale
+    return min(MAX_REWARD, max(MIN_REWARD, margin - length_penalty))
 
 
 @dataclass(frozen=True)
@@ -226,6 +260,7 @@ def score_completions(texts: list[str], config: RewardConfig) -> list[RewardResu
     if isinstance(texts, str):
         raise TypeError("score_completions takes a list of texts, got one str; pass [text]")
     threshold = config.resolved_threshold()
+    scale = config.resolved_scale()
     plain = [strip_think(text) for text in texts]
     to_score = sorted({text for text in plain if text})
     scorer = (
@@ -247,7 +282,7 @@ def score_completions(texts: list[str], config: RewardConfig) -> list[RewardResu
         reward = (
             MIN_REWARD
             if guard
-            else min(MAX_REWARD, max(MIN_REWARD, d.score - threshold - config.length_weight * shortfall))
+            else shaped_reward(d.score, threshold, scale, config.length_weight * shortfall)
         )
         results.append(
             RewardResult(

@@ -58,6 +58,7 @@ class BinocularsTasksetConfig(DataConfig, vf.TasksetConfig):
 class BinocularsTaskset(vf.Taskset[BinocularsTask, BinocularsTasksetConfig]):
     def load(self) -> list[BinocularsTask]:
         self.config.task.resolved_threshold()  # a bad calibration_file fails here, before any rollout
+        self.config.task.resolved_scale()
         return [
             BinocularsTask(
                 StoryData(prompt=story.messages(), beginning=story.beginning, reference=story.reference),

@@ -229,6 +229,104 @@ def test_threshold_from_calibration_file(tiny_reward_config, tmp_path):
         calibrated.model_copy(update={"threshold_key": "best"}).resolved_threshold()
 
 
+def calibration_with_scale(path, stories, config) -> dict:
+    """A real calibration report (binoculars.calibration) of the tiny pair's scores of `stories`, half labelled
+    AI and half human, written to `path`: a file with thresholds and a `scale`."""
+    from binoculars.calibration import LabelledText, SampleScore, build_report, write_report
+
+    results = score_completions(stories, config)
+    samples = [LabelledText(text, i % 2) for i, text in enumerate(stories)]
+    scores = [SampleScore(r.score, r.log_ppl, r.x_ppl, r.num_tokens) for r in results]
+    report = build_report(samples, scores, {"observer": config.observer_model})
+    write_report(report, path)
+    return report
+
+
+def by_hand(result, threshold: float, scale: float | None, length_weight: float, target: int) -> float:
+    """The documented reward from a result's raw score and token count."""
+    margin = result.score - threshold if scale is None else (result.score - threshold) / scale
+    shortfall = max(0.0, 1.0 - result.num_tokens / target)
+    return min(2.0, max(-2.0, margin - length_weight * shortfall))
+
+
+def test_the_calibrated_scale_divides_the_margin_but_not_the_length_term(tiny_reward_config, tmp_path):
+    path = tmp_path / "calibration.json"
+    report = calibration_with_scale(path, STORIES + ODD_INPUTS[:4], tiny_reward_config)
+    config = tiny_reward_config.model_copy(
+        update={
+            "threshold": None,
+            "calibration_file": str(path),
+            "length_weight": 0.5,
+            "length_target_tokens": 1000,
+        }
+    )
+    assert (
+        config.resolved_scale() == report["scale"]
+        and config.resolved_threshold() == report["thresholds"]["accuracy"]
+    )
+    raw = score_completions(STORIES, tiny_reward_config)
+    scaled = score_completions(STORIES, config)
+    for before, after in zip(raw, scaled, strict=True):
+        assert after.score == before.score and after.metrics()["binoculars_score"] == before.score  # kept raw
+        assert after.flagged_as_ai == (before.score < report["thresholds"]["accuracy"])
+        expected = by_hand(after, report["thresholds"]["accuracy"], report["scale"], 0.5, 1000)
+        assert after.reward == expected
+    # an explicit threshold still takes the file's scale
+    explicit_threshold = config.model_copy(update={"threshold": 0.5})
+    for result in score_completions(STORIES, explicit_threshold):
+        assert result.reward == by_hand(result, 0.5, report["scale"], 0.5, 1000)
+
+
+def test_an_explicit_scale_overrides_the_file_and_works_without_one(tiny_reward_config, tmp_path):
+    path = tmp_path / "calibration.json"
+    report = calibration_with_scale(path, STORIES + ODD_INPUTS[:4], tiny_reward_config)
+    explicit = report["scale"] / 3
+    from_file = tiny_reward_config.model_copy(update={"threshold": None, "calibration_file": str(path)})
+    overridden = from_file.model_copy(update={"scale": explicit})
+    assert overridden.resolved_scale() == explicit
+    threshold = report["thresholds"]["accuracy"]
+    results = score_completions(STORIES, overridden)
+    for result in results:
+        assert result.reward == by_hand(result, threshold, explicit, 0.0, 64)
+    alone = tiny_reward_config.model_copy(update={"scale": explicit})  # no calibration file at all
+    for result in score_completions(STORIES, alone):
+        assert result.reward == by_hand(result, 1.0, explicit, 0.0, 64)
+
+
+def test_without_a_scale_the_reward_is_unchanged(tiny_reward_config, tmp_path):
+    unscaled = [by_hand(r, 1.0, None, 0.0, 64) for r in score_completions(STORIES, tiny_reward_config)]
+    assert tiny_reward_config.resolved_scale() is None
+    assert [r.reward for r in score_completions(STORIES, tiny_reward_config)] == unscaled
+    # a calibration file written before calibration had a scale: thresholds only
+    old = tmp_path / "old.json"
+    save_thresholds(old, {"accuracy": 1.0})
+    config = tiny_reward_config.model_copy(update={"threshold": None, "calibration_file": str(old)})
+    assert config.resolved_scale() is None
+    assert [r.reward for r in score_completions(STORIES, config)] == unscaled
+    # a file with a scale, but use_calibrated_scale=False
+    new = tmp_path / "new.json"
+    save_thresholds(new, {"accuracy": 1.0}, scale=0.1)
+    opted_out = config.model_copy(update={"calibration_file": str(new), "use_calibrated_scale": False})
+    assert opted_out.resolved_scale() is None
+    assert [r.reward for r in score_completions(STORIES, opted_out)] == unscaled
+
+
+@pytest.mark.parametrize("value", [0, 0.0, -0.5])
+def test_a_scale_that_is_not_positive_is_rejected_naming_the_field(value):
+    with pytest.raises(ValidationError, match="(?s)scale.*greater than 0"):
+        RewardConfig(scale=value)
+
+
+@pytest.mark.parametrize("value", ["0", "-1.5", "NaN", "Infinity", "-Infinity", "null", "true", '"0.2"'])
+def test_a_calibration_file_with_a_bad_scale_is_a_clear_error(tmp_path, value):
+    path = tmp_path / "calibration.json"
+    path.write_text(f'{{"thresholds": {{"accuracy": 0.9}}, "scale": {value}}}')
+    config = RewardConfig(calibration_file=str(path))
+    with pytest.raises(ValueError, match="scale in .*calibration.json must be a positive finite number"):
+        config.resolved_scale()
+    assert config.model_copy(update={"use_calibrated_scale": False}).resolved_scale() is None
+
+
 def test_completion_text_reads_every_message_shape():
     class Message:  # like verifiers' pydantic AssistantMessage
         role, content = "assistant", "from an object"
@@ -292,7 +390,8 @@ def test_every_float_field_rejects_nan_and_inf_naming_the_field(name, value):
 
 def test_float_fields_are_the_expected_ones():
     assert set(FLOAT_FIELDS) == {
-        "threshold", "max_log_ppl", "min_distinct_2", "length_weight", "batch_window_s", "scorer_timeout_s"
+        "threshold", "scale", "max_log_ppl", "min_distinct_2", "length_weight", "batch_window_s",
+        "scorer_timeout_s",
     }  # fmt: skip
 
 
