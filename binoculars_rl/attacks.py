@@ -44,7 +44,9 @@ _PUNCTUATION_RUN = re.compile(r"([.,!?])\1*(?=[\s\"'”’]|$)")
 CONFUSABLE_SCRIPTS = ("CYRILLIC", "GREEK")
 ZERO_WIDTH_SPACE = "\u200b"
 EMOTICONS = tuple(
-    chr(c) for c in range(0x1F600, 0x1F650) if unicodedata.category(chr(c)) == "So" and unicodedata.name(chr(c), "")
+    chr(c)
+    for c in range(0x1F600, 0x1F650)
+    if unicodedata.category(chr(c)) == "So" and unicodedata.name(chr(c), "")
 )
 """The Emoticons block of the Unicode version Python's `unicodedata` carries."""
 
@@ -367,7 +369,9 @@ ATTACKS: dict[str, Attack] = _catalogue(
     Attack("homoglyphs_30", "30% of letters -> Cyrillic/Greek look-alikes", _plain(homoglyphs, rate=0.30)),
     Attack("zero_width", "a zero-width space inside every word", _plain(zero_width_spaces)),
     Attack(
-        "format_chars", "an invisible format character after 10% of letters", _plain(format_characters, rate=0.10)
+        "format_chars",
+        "an invisible format character after 10% of letters",
+        _plain(format_characters, rate=0.10),
     ),
     Attack("typos_5", "a typo (swap/drop/double) in 5% of words", _plain(typos, rate=0.05)),
     Attack("typos_15", "a typo (swap/drop/double) in 15% of words", _plain(typos, rate=0.15)),
@@ -381,5 +385,10 @@ ATTACKS: dict[str, Attack] = _catalogue(
     Attack("gibberish", "every word -> random letters of the same length", _plain(gibberish)),
     Attack("foreign_sentence", "a sentence in another language appended", _plain(foreign_sentence)),
     Attack("human_verbatim", "plagiarism: a human passage verbatim", human_verbatim, needs_human=True),
-    Attack("half_human", "plagiarism: first half AI + second half of a human passage", half_human, needs_human=True),
+    Attack(
+        "half_human",
+        "plagiarism: first half AI + second half of a human passage",
+        half_human,
+        needs_human=True,
+    ),
 )

@@ -4,12 +4,13 @@ under a seed, and the attack benchmark's table agrees with an independent comput
 from __future__ import annotations
 
 import csv
+import importlib.util
 import json
 import math
 import random
 import re
+import statistics
 import string
-import subprocess
 import sys
 import unicodedata
 from pathlib import Path
@@ -275,7 +276,8 @@ def test_foreign_sentence_is_appended_in_another_language():
         assert out.startswith(text.rstrip() + " ")
         assert out[len(text.rstrip()) + 1 :] in attacks.FOREIGN_SENTENCES
     # each sentence is foreign: it shares no word with the English one it translates, except names/cognates
-    english = set("the children walked home slowly talking about everything they had seen that day".split())
+    english = {"the", "children", "walked", "home", "slowly", "talking", "about", "everything", "they", "had"}
+    english |= {"seen", "that", "day"}
     for sentence in attacks.FOREIGN_SENTENCES:
         assert len(english & set(WORD.findall(sentence.lower()))) <= 1
 
@@ -287,3 +289,111 @@ def test_plagiarism_baselines():
         ai = text.split()[: len(text.split()) // 2]
         assert out[: len(ai)] == ai
         assert any(out[len(ai) :] == h.split()[len(h.split()) // 2 :] for h in HUMAN)
+
+
+# --- the benchmark (benchmarks/attacks.py) end to end on the tiny pair ------------------------------------
+
+BENCHMARK_COLUMNS = [
+    "condition", "n", "mean_score", "mean_log_ppl", "mean_reward", "gain", "judged_human", "guarded", "guards",
+    "rose",
+]  # fmt: skip
+SEED = 5
+
+
+def load_benchmark():
+    spec = importlib.util.spec_from_file_location("attacks_benchmark", ROOT / "benchmarks" / "attacks.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up while the file executes
+    spec.loader.exec_module(module)
+    return module
+
+
+def write_jsonl(path: Path, texts: list[str]) -> Path:
+    path.write_text("".join(json.dumps({"text": t}) + "\n" for t in texts))
+    return path
+
+
+@pytest.fixture(scope="module")
+def benchmark_run(tiny_pair, tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("attack_bench")
+    ai = story_corpus(num_stories=4, seed=11)
+    args = [
+        "--observer", str(tiny_pair.observer), "--performer", str(tiny_pair.performer), "--device", "cpu",
+        "--ai-file", str(write_jsonl(tmp / "ai.jsonl", ai)),
+        "--human-file", str(write_jsonl(tmp / "human.jsonl", HUMAN)),
+        "--seed", str(SEED), "--out-dir", str(tmp / "out"),
+    ]  # fmt: skip
+    assert load_benchmark().main(args) == 0
+    with (tmp / "out" / "attacks.csv").open() as f:
+        table = {row["condition"]: row for row in csv.DictReader(f)}
+    with (tmp / "out" / "attacks.csv").open() as f:
+        header = next(csv.reader(f))
+    run = json.loads((tmp / "out" / "attacks.json").read_text())
+    return {"ai": ai, "table": table, "header": header, "run": run, "out": tmp / "out", "pair": tiny_pair}
+
+
+def test_benchmark_writes_one_row_per_condition_with_the_documented_columns(benchmark_run):
+    assert benchmark_run["header"] == BENCHMARK_COLUMNS
+    assert list(benchmark_run["table"]) == ["clean_ai", "clean_human", *ATTACKS]
+    assert {row["n"] for name, row in benchmark_run["table"].items() if name != "clean_human"} == {"4"}
+    out = benchmark_run["out"]
+    markdown = (out / "attacks.md").read_text()
+    assert all(f"| {name} |" in markdown for name in benchmark_run["table"])
+    assert (out / "attacks.png").read_bytes().startswith(b"\x89PNG")
+    assert benchmark_run["run"]["num_ai"] == 4 and benchmark_run["run"]["num_human"] == len(HUMAN)
+
+
+def test_benchmark_numbers_equal_an_independent_computation(benchmark_run):
+    from binoculars_env.reward import RewardConfig, score_completions
+
+    pair, threshold = benchmark_run["pair"], benchmark_run["run"]["threshold"]
+    config = RewardConfig(
+        observer_model=str(pair.observer), performer_model=str(pair.performer), scorer_device="cpu",
+        threshold=threshold,
+    )  # fmt: skip
+    clean = score_completions(benchmark_run["ai"], config)
+    attacked_texts = [
+        ATTACKS["typos_15"](text, random.Random(f"{SEED}/typos_15/{i}"), HUMAN)
+        for i, text in enumerate(benchmark_run["ai"])
+    ]
+    attacked = score_completions(attacked_texts, config)
+    row, clean_row = benchmark_run["table"]["typos_15"], benchmark_run["table"]["clean_ai"]
+    clean_mean = statistics.fmean(r.reward for r in clean)
+    assert float(clean_row["mean_reward"]) == pytest.approx(clean_mean, abs=1e-9)
+    assert float(row["mean_reward"]) == pytest.approx(statistics.fmean(r.reward for r in attacked), abs=1e-9)
+    assert float(row["gain"]) == pytest.approx(float(row["mean_reward"]) - clean_mean, abs=1e-9)
+    assert float(row["mean_score"]) == pytest.approx(statistics.fmean(r.score for r in attacked), abs=1e-9)
+    assert float(row["mean_log_ppl"]) == pytest.approx(
+        statistics.fmean(r.log_ppl for r in attacked), abs=1e-9
+    )
+    assert float(row["judged_human"]) == sum(r.score >= threshold for r in attacked) / len(attacked)
+    assert float(row["guarded"]) == sum(r.guard is not None for r in attacked) / len(attacked)
+    rose = [a.reward - c.reward > 0.25 for a, c in zip(attacked, clean, strict=True)]
+    assert float(row["rose"]) == sum(rose) / len(rose)
+    assert row["guards"] == " ".join(
+        f"{g}:{sum(r.guard == g for r in attacked) / len(attacked):.2f}"
+        for g in sorted({r.guard for r in attacked if r.guard})
+    )
+
+
+def test_benchmark_threshold_is_the_best_balanced_accuracy_cut_of_the_clean_classes(benchmark_run):
+    with (benchmark_run["out"] / "attacks_per_text.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    ai = [float(r["score"]) for r in rows if r["condition"] == "clean_ai"]
+    human = [float(r["score"]) for r in rows if r["condition"] == "clean_human"]
+
+    def balanced_accuracy(cut: float) -> float:  # AI when score < cut
+        return (sum(s < cut for s in ai) / len(ai) + sum(s >= cut for s in human) / len(human)) / 2
+
+    values = sorted(set(ai + human))
+    cuts = [values[0], *((a + b) / 2 for a, b in zip(values, values[1:], strict=False)), values[-1] + 1]
+    threshold = benchmark_run["run"]["threshold"]
+    assert balanced_accuracy(threshold) == max(balanced_accuracy(c) for c in cuts)
+    assert "fitted" in benchmark_run["run"]["threshold_source"]
+
+
+def test_benchmark_rejects_bad_arguments_with_one_line(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        load_benchmark().main(["--max-texts", "0", "--observer", "x"])
+    assert exit_info.value.code == 2
+    assert "--max-texts must be >= 1" in capsys.readouterr().err
