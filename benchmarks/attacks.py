@@ -79,6 +79,13 @@ def read_texts(path: str | Path) -> list[str]:
     return texts
 
 
+def seeded_subset(texts: Sequence[str], limit: int, seed: int) -> list[str]:
+    """All texts when there are at most `limit`, else a seeded sample of `limit` of them in their file order."""
+    if len(texts) <= limit:
+        return list(texts)
+    return [texts[i] for i in sorted(random.Random(seed).sample(range(len(texts)), limit))]
+
+
 def default_scorer_dir() -> str:
     from binoculars_rl.real_model import smollm2_dir  # written alongside; imported only on the default path
 
@@ -314,9 +321,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     observer = args.observer or default_scorer_dir()
     performer = args.performer or observer
     human = read_texts(args.human_file) if args.human_file else default_human_texts()
-    human = human[: args.max_texts]
+    human = seeded_subset(human, args.max_texts, args.seed)
     if args.ai_file:
-        ai = read_texts(args.ai_file)[: args.max_texts]
+        ai = seeded_subset(read_texts(args.ai_file), args.max_texts, args.seed)
     else:
         ai = generate_ai_stories(
             args.policy or performer, args.max_texts, args.seed, args.max_new_tokens, args.device

@@ -397,3 +397,12 @@ def test_benchmark_rejects_bad_arguments_with_one_line(capsys):
         load_benchmark().main(["--max-texts", "0", "--observer", "x"])
     assert exit_info.value.code == 2
     assert "--max-texts must be >= 1" in capsys.readouterr().err
+
+
+def test_benchmark_takes_a_seeded_subset_in_file_order():
+    bench = load_benchmark()
+    texts = [f"text {i}" for i in range(10)]
+    assert bench.seeded_subset(texts, 20, seed=0) == texts
+    subset = bench.seeded_subset(texts, 4, seed=1)
+    assert subset == bench.seeded_subset(texts, 4, seed=1)
+    assert len(set(subset)) == 4 and subset == sorted(subset, key=texts.index)
