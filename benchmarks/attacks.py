@@ -87,13 +87,18 @@ def seeded_subset(texts: Sequence[str], limit: int, seed: int) -> list[str]:
 
 
 def default_scorer_dir() -> str:
-    from binoculars_rl.real_model import smollm2_dir  # written alongside; imported only on the default path
-
+    try:
+        from binoculars_rl.real_model import smollm2_dir  # imported only on the default path
+    except ImportError as error:
+        raise SystemExit(f"error: no default scorer ({error}); pass --observer and --performer") from None
     return str(smollm2_dir())
 
 
 def default_human_texts() -> list[str]:
-    from binoculars_rl.human_text import fortune_passages  # idem
+    try:
+        from binoculars_rl.human_text import fortune_passages  # imported only on the default path
+    except ImportError as error:
+        raise SystemExit(f"error: no default human texts ({error}); pass --human-file") from None
 
     passages = fortune_passages(min_words=60, max_words=250)
     if not passages:
