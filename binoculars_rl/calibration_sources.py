@@ -2,9 +2,13 @@
 
 Three sources, each returning a list of `LabelledText`:
   - `load_labelled_file`: a local .json / .jsonl / .csv / .parquet file with a text column and a label column;
-  - `load_labelled_hub`: a Hugging Face hub dataset (default: Ghostbuster, `GHOSTBUSTER_DATASET`);
-  - `tinystories_vs_policy`: human TinyStories endings vs endings a policy writes for the same story openings,
-    asked through any OpenAI-compatible chat endpoint (vLLM, `transformers serve`, an embedded server).
+  - `load_labelled_hub`: a Hugging Face hub dataset (default: Ghostbuster, `GHOSTBUSTER_DATASET`, restricted to
+    its creative-writing domain);
+  - `policy_vs_human`: human text the user supplies (a file, or Debian fortunes) vs a policy's continuations of
+    the environment's story prompts, asked through any OpenAI-compatible chat endpoint (vLLM, `transformers
+    serve`, an embedded server).
+TinyStories is never a human class here: it was written by GPT-3.5/GPT-4 (Eldan & Li, 2023). The stories only
+supply the openings the policy continues, as in training.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from binoculars_env.data import DEFAULT_DATASET, DataConfig, story_beginning
+from binoculars_env.data import DEFAULT_DATASET, DataConfig, StoryPrompt, story_beginning
 from binoculars_env.reward import strip_think
 
 from binoculars.calibration import AI_CLASS, HUMAN_CLASS, CalibrationDataError, LabelledText
@@ -26,23 +30,25 @@ from binoculars.calibration import AI_CLASS, HUMAN_CLASS, CalibrationDataError, 
 GHOSTBUSTER_DATASET = "jionghong94/GhostBuster_v3"
 GHOSTBUSTER_TEXT_COLUMN = "texts"
 GHOSTBUSTER_LABEL_COLUMN = "labels"
+GHOSTBUSTER_DOMAIN_COLUMN = "domains"
+# Ghostbuster's creative-writing domain (stories written for r/WritingPrompts), the closest to the env's stories;
+# the name is Ghostbuster's own (its data folders: wp, reuter, essay). Calibration stops with the values present
+# should this copy spell it differently.
+GHOSTBUSTER_CREATIVE_DOMAIN = "wp"
+ALL_DOMAINS = "all"
 
 # Label values understood without configuration (strings compared case-insensitively).
 DEFAULT_AI_VALUES = ("1", "ai", "gpt", "machine", "generated", "ai-generated", "true")
 DEFAULT_HUMAN_VALUES = ("0", "human", "human-written", "false")
 
-TINYSTORIES_DATASET = DEFAULT_DATASET
+# Where the story openings the policy continues come from (the env's default dataset; AI-written itself, so
+# only its openings are used, never its text as the human class).
+STORY_PROMPTS_DATASET = DEFAULT_DATASET
 
 
 class DataUnavailableError(CalibrationDataError):
     """The data cannot be had at all (no such file, hub unreachable or dataset unknown), as opposed to data
     that is there but unusable."""
-
-
-DEFAULT_CONTINUATION_PROMPT = (
-    "Here is the beginning of a short story for young children:\n\n{opening}\n\n"
-    "Continue the story from where it stops. Reply with the continuation only."
-)
 
 
 def label_from_value(
@@ -102,6 +108,28 @@ def labelled_from_records(
     return samples
 
 
+def select_domain(
+    records: Sequence[dict[str, Any]], domain_column: str, domain: str | None, source: str
+) -> list[dict[str, Any]]:
+    """The rows whose `domain_column` equals `domain` (all rows for None or `ALL_DOMAINS`); an unknown domain
+    or a missing column is an error naming the values present."""
+    if domain is None or domain == ALL_DOMAINS:
+        return list(records)
+    if records and domain_column not in records[0]:
+        raise CalibrationDataError(
+            f"--domain {domain!r}: {source} has no domain column {domain_column!r} (columns: "
+            f"{sorted(records[0])}); choose it with --domain-column, or leave --domain out"
+        )
+    chosen = [row for row in records if str(row[domain_column]) == domain]
+    if not chosen:
+        present = sorted({str(row[domain_column]) for row in records})
+        raise CalibrationDataError(
+            f"--domain {domain!r}: no such value in {source} column {domain_column!r}; values present: "
+            f"{present} (or --domain {ALL_DOMAINS})"
+        )
+    return chosen
+
+
 def read_records(path: str | Path) -> list[dict[str, Any]]:
     """Rows of a .json (records or JSON lines), .jsonl, .csv or .parquet file as dicts."""
     import pandas as pd
@@ -139,11 +167,13 @@ def load_labelled_file(
     label_column: str = "label",
     ai_values: Iterable[str] = DEFAULT_AI_VALUES,
     human_values: Iterable[str] = DEFAULT_HUMAN_VALUES,
+    domain: str | None = None,
+    domain_column: str = GHOSTBUSTER_DOMAIN_COLUMN,
 ) -> list[LabelledText]:
-    """Labelled texts from a local file with a text column and a label column."""
-    return labelled_from_records(
-        read_records(path), text_column, label_column, str(path), ai_values, human_values
-    )
+    """Labelled texts from a local file with a text column and a label column (only the rows of `domain` in
+    `domain_column` when a domain other than None/`ALL_DOMAINS` is given)."""
+    records = select_domain(read_records(path), domain_column, domain, str(path))
+    return labelled_from_records(records, text_column, label_column, str(path), ai_values, human_values)
 
 
 def load_labelled_hub(
@@ -154,19 +184,24 @@ def load_labelled_hub(
     ai_values: Iterable[str] = DEFAULT_AI_VALUES,
     human_values: Iterable[str] = DEFAULT_HUMAN_VALUES,
     config_name: str | None = None,
+    domain: str | None = GHOSTBUSTER_CREATIVE_DOMAIN,
+    domain_column: str = GHOSTBUSTER_DOMAIN_COLUMN,
 ) -> list[LabelledText]:
-    """Labelled texts from a Hugging Face hub dataset (default: Ghostbuster)."""
+    """Labelled texts from a Hugging Face hub dataset (default: Ghostbuster's creative-writing domain; `domain`
+    None or `ALL_DOMAINS` keeps every row)."""
     dataset = _load_hub_split(dataset_id, split, config_name)
-    missing = [c for c in (text_column, label_column) if c not in dataset.column_names]
+    wanted = [text_column, label_column]
+    if domain is not None and domain != ALL_DOMAINS:
+        wanted.append(domain_column)
+    missing = [c for c in wanted if c not in dataset.column_names]
     if missing:
         raise CalibrationDataError(
             f"hub dataset {dataset_id} has no column(s) {missing} (columns: {dataset.column_names}); "
-            "choose them with --text-column / --label-column"
+            "choose them with --text-column / --label-column / --domain-column (or --domain all)"
         )
-    records = dataset.select_columns([text_column, label_column]).to_list()
-    return labelled_from_records(
-        records, text_column, label_column, f"{dataset_id}[{split}]", ai_values, human_values
-    )
+    source = f"{dataset_id}[{split}]"
+    records = select_domain(dataset.select_columns(wanted).to_list(), domain_column, domain, source)
+    return labelled_from_records(records, text_column, label_column, source, ai_values, human_values)
 
 
 def _load_hub_split(dataset_id: str, split: str, config_name: str | None = None):
@@ -177,14 +212,15 @@ def _load_hub_split(dataset_id: str, split: str, config_name: str | None = None)
     except (OSError, ConnectionError) as error:
         raise DataUnavailableError(
             f"cannot load hub dataset {dataset_id!r} split {split!r} ({type(error).__name__}: {error}); "
-            "offline? use a local file instead (--data-file, or --stories-file for TinyStories)"
+            "offline? use a local file instead (--data-file, or --stories-file for the story openings)"
         ) from None
 
 
 def load_story_texts(
-    dataset_id: str = TINYSTORIES_DATASET, split: str = "validation", data_file: str | Path | None = None
+    dataset_id: str = STORY_PROMPTS_DATASET, split: str = "validation", data_file: str | Path | None = None
 ) -> list[str]:
-    """Human-written stories: a local file's `text` column if `data_file` is given, else the hub dataset."""
+    """Stories to cut prompt openings from: a local file's `text` column if `data_file` is given, else the hub
+    dataset (TinyStories by default, itself AI-written: only the openings are used)."""
     if data_file is not None:
         records = read_records(data_file)
         if "text" not in records[0]:
@@ -236,44 +272,56 @@ def chat_continuations(
         ) from None
 
 
-def tinystories_vs_policy(
+def policy_vs_human(
+    human_texts: Sequence[str],
     stories: Sequence[str],
     generate: Callable[[list[str]], list[str]],
     num_pairs: int,
     seed: int = 0,
     opening_sentences: int = 2,
-    prompt_template: str = DEFAULT_CONTINUATION_PROMPT,
+    prompt_template: str | None = None,
 ) -> list[LabelledText]:
-    """Human endings of `num_pairs` random stories (label 0) and the policy's endings for the same openings
-    (label 1). `generate` maps prompts to completions (e.g. a partial of `chat_continuations`); empty
-    completions are an error, not silently dropped."""
+    """Up to `num_pairs` human texts (label 0, a seeded sample of `human_texts`) and as many policy
+    continuations (label 1) of story openings cut from `stories` as the env cuts them. The prompt is the env's
+    own (`StoryPrompt.messages`) unless `prompt_template` (with `{opening}`) is given. `generate` maps prompts
+    to completions (e.g. a partial of `chat_continuations`); empty completions are an error, not dropped."""
     import random
 
-    if "{opening}" not in prompt_template:
+    if prompt_template is not None and "{opening}" not in prompt_template:
         raise CalibrationDataError("the prompt template must contain {opening}")
-    splits = [s for s in (_opening_and_rest(story, opening_sentences) for story in stories) if s is not None]
-    if len(splits) < num_pairs:
+    human_texts = [text for text in human_texts if text.strip()]
+    if not human_texts:
+        raise CalibrationDataError("no human texts to calibrate against")
+    count = min(num_pairs, len(human_texts))
+    openings = [o for o in (_opening(story, opening_sentences) for story in stories) if o is not None]
+    if len(openings) < count:
         raise CalibrationDataError(
-            f"only {len(splits)} stories have more than {opening_sentences} sentences; {num_pairs} needed"
+            f"only {len(openings)} stories have more than {opening_sentences} sentences; {count} needed"
         )
-    chosen = random.Random(seed).sample(splits, num_pairs)
-    completions = generate([prompt_template.format(opening=opening) for opening, _ in chosen])
-    if len(completions) != len(chosen):
-        raise CalibrationDataError(f"asked for {len(chosen)} completions, got {len(completions)}")
+    chosen = random.Random(seed).sample(openings, count)
+    prompts = [
+        prompt_template.format(opening=opening)
+        if prompt_template is not None
+        else StoryPrompt(beginning=opening, reference="").messages()[-1]["content"]
+        for opening in chosen
+    ]
+    completions = generate(prompts)
+    if len(completions) != count:
+        raise CalibrationDataError(f"asked for {count} completions, got {len(completions)}")
     empty = sum(1 for c in completions if not c.strip())
     if empty:
         raise CalibrationDataError(
             f"{empty} of {len(completions)} policy completions are empty (after removing think blocks); "
             "raise --gen-max-tokens or check the server"
         )
-    human = [LabelledText(rest, HUMAN_CLASS) for _, rest in chosen]
-    return human + [LabelledText(c, AI_CLASS) for c in completions]
+    human = random.Random(seed).sample(human_texts, count)
+    return [LabelledText(t, HUMAN_CLASS) for t in human] + [LabelledText(c, AI_CLASS) for c in completions]
 
 
-def _opening_and_rest(story: str, opening_sentences: int) -> tuple[str, str] | None:
+def _opening(story: str, opening_sentences: int) -> str | None:
     """The env's own story cut (what the policy is shown in training), or None for a story too short to cut."""
     try:
         opening, rest = story_beginning(story.strip(), opening_sentences, DataConfig().prompt_max_words)
     except ValueError:
         return None
-    return (opening, rest) if opening and rest else None
+    return opening if opening and rest else None

@@ -4,10 +4,12 @@
 
 writes results/calibration_data.json (thresholds, AUROC, TPR at target FPRs, every sample's score and label) and
 results/calibration_data.png (ROC curve and score histograms). Label sources (--source):
-  hub          a hub dataset; default Ghostbuster (jionghong94/GhostBuster_v3, columns texts/labels)
-  file         a local .json/.jsonl/.csv/.parquet with text + label columns (--data-file; implied by it)
-  tinystories  human TinyStories endings vs a policy's endings for the same openings, generated through an
-               OpenAI-compatible server: --source=tinystories --base-url=http://localhost:8000/v1
+  hub     a hub dataset; default Ghostbuster's creative-writing domain (jionghong94/GhostBuster_v3, columns
+          texts/labels/domains; --domain all for every domain)
+  file    a local .json/.jsonl/.csv/.parquet with text + label columns (--data-file; implied by it)
+  policy  your human text (--human-file, or --human-source=fortunes) vs a policy's continuations of the env's
+          story prompts, generated through an OpenAI-compatible server: --source=policy --human-file=human.txt
+          --base-url=http://localhost:8000/v1   (TinyStories is AI-written: it only supplies the openings)
 Scores are checkpointed as they are computed in results/calibration_data.scores.jsonl: an interrupted run
 (Ctrl-C, SIGTERM, a crash) keeps them, and the same command with --resume scores only the rest (the checkpoint
 is deleted once the report is written). Output paths, models and data are checked before anything slow starts.
@@ -41,21 +43,24 @@ from binoculars.calibration import (
     write_report,
 )
 from binoculars_rl.calibration_sources import (
+    ALL_DOMAINS,
     DEFAULT_AI_VALUES,
-    DEFAULT_CONTINUATION_PROMPT,
     DEFAULT_HUMAN_VALUES,
+    GHOSTBUSTER_CREATIVE_DOMAIN,
     GHOSTBUSTER_DATASET,
+    GHOSTBUSTER_DOMAIN_COLUMN,
     GHOSTBUSTER_LABEL_COLUMN,
     GHOSTBUSTER_TEXT_COLUMN,
-    TINYSTORIES_DATASET,
+    STORY_PROMPTS_DATASET,
     CalibrationDataError,
     DataUnavailableError,
     chat_continuations,
     load_labelled_file,
     load_labelled_hub,
     load_story_texts,
-    tinystories_vs_policy,
+    policy_vs_human,
 )
+from binoculars_rl.human_text import HumanTextError, fortune_passages, read_human_file
 from binoculars_rl.paths import UnwritableOutputError, ensure_writable
 from binoculars_rl.smoke.preflight import (
     PLACEHOLDERS,
@@ -67,11 +72,26 @@ from binoculars_rl.smoke.preflight import (
     work_offline_if_hub_unreachable,
 )
 
+SOURCES = ("hub", "file", "policy")
+TINYSTORIES_GONE = (
+    "--source tinystories is gone: TinyStories was written by GPT-3.5/GPT-4, so its endings are AI text and "
+    "must not be the human class; use --source policy with --human-file FILE (or --human-source fortunes) to "
+    "pair human text with your policy's stories, or the default Ghostbuster creative-writing data"
+)
+HUMAN_SOURCES = {"fortunes": fortune_passages}
+
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description=__doc__.split("\n\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter
     )
+
+    def source_name(value: str) -> str:
+        """--source's type: the removed source is one error line saying why and what to use instead."""
+        if value == "tinystories":
+            parser.exit(2, f"calibrate.py: error: {TINYSTORIES_GONE}\n")
+        return value
+
     models = parser.add_argument_group("scorer")
     models.add_argument("--observer", default=DEFAULT_OBSERVER, help="observer model (hub id or local dir)")
     models.add_argument("--performer", default=DEFAULT_PERFORMER, help="performer model (hub id or dir)")
@@ -89,7 +109,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     out = parser.add_argument_group("sampling and output")
     out.add_argument("--max-samples", type=int, default=500, help="texts in all, half AI and half human")
     out.add_argument(
-        "--seed", type=int, default=0, help="seed of the balanced sampling (and generation prompts)"
+        "--seed", type=int, default=0, help="seed of the balanced sampling (and policy prompts, human texts)"
     )
     out.add_argument(
         "--output", default="results/calibration_data.json", help="JSON path; the PNG goes beside it"
@@ -117,7 +137,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     data = parser.add_argument_group("labelled data")
     data.add_argument(
         "--source",
-        choices=["hub", "file", "tinystories"],
+        type=source_name,
+        choices=SOURCES,
         default=None,
         help="None: file if --data-file is given, else hub",
     )
@@ -138,6 +159,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help=f"label column; None: {GHOSTBUSTER_LABEL_COLUMN!r} for the Ghostbuster default, else 'label'",
     )
     data.add_argument(
+        "--domain",
+        default=None,
+        help=f"keep only rows whose --domain-column equals this ({ALL_DOMAINS!r}: every row); None: "
+        f"{GHOSTBUSTER_CREATIVE_DOMAIN!r} (creative writing) for the Ghostbuster default, else every row",
+    )
+    data.add_argument(
+        "--domain-column", default=GHOSTBUSTER_DOMAIN_COLUMN, help="column --domain is matched against"
+    )
+    data.add_argument(
         "--ai-label",
         action="append",
         default=None,
@@ -150,7 +180,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help=f"label value meaning human-written, repeatable; None: {', '.join(DEFAULT_HUMAN_VALUES)}",
     )
 
-    gen = parser.add_argument_group("tinystories source (policy generations)")
+    gen = parser.add_argument_group("policy source (your human text vs the policy's stories)")
+    human = gen.add_mutually_exclusive_group()
+    human.add_argument(
+        "--human-file", default=None, help="human texts: .txt (one per line) or .jsonl (a 'text' field)"
+    )
+    human.add_argument(
+        "--human-source",
+        choices=sorted(HUMAN_SOURCES),
+        default=None,
+        help="built-in human text: Debian fortunes prose passages (apt-get install fortunes fortunes-min)",
+    )
     gen.add_argument(
         "--base-url", default=None, help="OpenAI-compatible endpoint, e.g. http://localhost:8000/v1"
     )
@@ -158,7 +198,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--policy-model", default=None, help="model name on the server; None: the one model it serves"
     )
     gen.add_argument("--api-key", default=None, help="API key; None: $OPENAI_API_KEY, else 'EMPTY'")
-    gen.add_argument("--stories-dataset", default=TINYSTORIES_DATASET, help="hub dataset of human stories")
+    gen.add_argument(
+        "--stories-dataset",
+        default=STORY_PROMPTS_DATASET,
+        help="hub dataset the story openings are cut from (only openings are used: TinyStories is AI-written)",
+    )
     gen.add_argument("--stories-split", default="validation", help="split of --stories-dataset")
     gen.add_argument(
         "--stories-file", default=None, help="local file with a 'text' column instead of the hub"
@@ -167,7 +211,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--opening-sentences", type=int, default=2, help="sentences of each story given as the opening"
     )
     gen.add_argument(
-        "--prompt-template", default=DEFAULT_CONTINUATION_PROMPT, help="chat prompt with {opening}"
+        "--prompt-template", default=None, help="chat prompt with {opening}; None: the env's own prompt"
     )
     gen.add_argument("--gen-max-tokens", type=int, default=256, help="max tokens per policy completion")
     gen.add_argument("--temperature", type=float, default=0.7, help="sampling temperature of the policy")
@@ -217,7 +261,7 @@ def output_paths(args: argparse.Namespace) -> tuple[Path, Path, Path]:
 
 def needs_hub(args: argparse.Namespace) -> bool:
     """Whether a model or the data would come from the hub (not a local path)."""
-    local_data = args.source == "file" or (args.source == "tinystories" and args.stories_file)
+    local_data = args.source == "file" or (args.source == "policy" and args.stories_file)
     models_local = all(Path(m).expanduser().exists() for m in (args.observer, args.performer))
     return not (local_data and models_local)
 
@@ -234,7 +278,7 @@ def data_requirement(args: argparse.Namespace) -> Requirement:
 
 
 def preflight(args: argparse.Namespace):
-    """The data (labelled texts; stories for --source=tinystories) once both models and the data are known to
+    """The data (labelled texts; human texts and stories for --source=policy) once both models and the data are known to
     load; else one Unavailable naming every missing piece. With the hub unreachable, work offline at once."""
     if needs_hub(args):
         offline_because = work_offline_if_hub_unreachable()
@@ -281,19 +325,40 @@ def missing_message(args: argparse.Namespace, failures) -> str:
     return "\n".join(lines)
 
 
-def load_data(args: argparse.Namespace) -> list[LabelledText] | list[str]:
-    """The labelled texts of --source=file/hub, or the human stories of --source=tinystories."""
+def load_data(args: argparse.Namespace) -> list[LabelledText] | tuple[list[str], list[str]]:
+    """The labelled texts of --source=file/hub, or (human texts, stories to cut openings from) for
+    --source=policy."""
     if args.source == "file":
         if not args.data_file:
             raise CalibrationDataError("--source=file needs --data-file")
-        return load_labelled_file(args.data_file, **columns(args), **label_values(args))
+        return load_labelled_file(args.data_file, **columns(args), **label_values(args), **domain(args))
     if args.source == "hub":
         return load_labelled_hub(
-            args.dataset, args.split, **columns(args), **label_values(args), config_name=args.dataset_config
+            args.dataset,
+            args.split,
+            **columns(args),
+            **label_values(args),
+            config_name=args.dataset_config,
+            **domain(args),
         )
     if not args.base_url:
-        raise CalibrationDataError("--source=tinystories needs --base-url of an OpenAI-compatible server")
-    return load_story_texts(args.stories_dataset, args.stories_split, args.stories_file)
+        raise CalibrationDataError("--source=policy needs --base-url of an OpenAI-compatible server")
+    if not (args.human_file or args.human_source):
+        raise CalibrationDataError(
+            "--source=policy needs human text: --human-file FILE (.txt or .jsonl) or --human-source fortunes"
+        )
+    try:
+        human = read_human_file(args.human_file) if args.human_file else HUMAN_SOURCES[args.human_source]()
+    except HumanTextError as error:
+        raise CalibrationDataError(str(error)) from None
+    return human, load_story_texts(args.stories_dataset, args.stories_split, args.stories_file)
+
+
+def domain(args: argparse.Namespace) -> dict[str, str | None]:
+    """--domain as load_labelled_* take it: Ghostbuster's creative writing unless told otherwise."""
+    ghostbuster_default = args.source == "hub" and args.dataset == GHOSTBUSTER_DATASET
+    value = args.domain or (GHOSTBUSTER_CREATIVE_DOMAIN if ghostbuster_default else ALL_DOMAINS)
+    return {"domain": value, "domain_column": args.domain_column}
 
 
 def columns(args: argparse.Namespace) -> dict[str, str]:
@@ -312,12 +377,19 @@ def label_values(args: argparse.Namespace) -> dict[str, tuple[str, ...]]:
 
 
 def labelled_samples(args: argparse.Namespace, data):
-    """(labelled texts, description of the source) from what `load_data` gave (policy endings generated now
-    for --source=tinystories)."""
+    """(labelled texts, description of the source) from what `load_data` gave (policy continuations generated
+    now for --source=policy)."""
     if args.source == "file":
-        return data, {"kind": "file", "path": args.data_file, **columns(args)}
+        return data, {"kind": "file", "path": args.data_file, **columns(args), **domain(args)}
     if args.source == "hub":
-        return data, {"kind": "hub", "dataset": args.dataset, "split": args.split, **columns(args)}
+        source = {
+            "kind": "hub",
+            "dataset": args.dataset,
+            "split": args.split,
+            **columns(args),
+            **domain(args),
+        }
+        return data, source
     model = args.policy_model or served_model(args.base_url, args.api_key)
     generate = functools.partial(
         chat_continuations,
@@ -329,18 +401,26 @@ def labelled_samples(args: argparse.Namespace, data):
         concurrency=args.concurrency,
         disable_thinking=not args.keep_thinking,
     )
-    samples = tinystories_vs_policy(
-        data, generate, args.max_samples // 2, args.seed, args.opening_sentences, args.prompt_template
+    human, stories = data
+    samples = policy_vs_human(
+        human,
+        stories,
+        generate,
+        args.max_samples // 2,
+        args.seed,
+        args.opening_sentences,
+        args.prompt_template,
     )
     source = {
-        "kind": "tinystories-vs-policy",
-        "stories": args.stories_file or f"{args.stories_dataset}[{args.stories_split}]",
+        "kind": "policy-vs-human",
+        "human": args.human_file or args.human_source,
+        "story_openings": args.stories_file or f"{args.stories_dataset}[{args.stories_split}]",
         "base_url": args.base_url,
         "policy_model": model,
         "temperature": args.temperature,
         "gen_max_tokens": args.gen_max_tokens,
         "opening_sentences": args.opening_sentences,
-        "prompt_template": args.prompt_template,
+        "prompt_template": args.prompt_template or "the env's prompt",
     }
     return samples, source
 

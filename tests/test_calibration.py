@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from binoculars_env.data import DataConfig, story_beginning
+from binoculars_env.data import INSTRUCTION, DataConfig, story_beginning
 
 from binoculars import DEFAULT_OBSERVER, DEFAULT_PERFORMER, Binoculars, load_thresholds, save_thresholds
 from binoculars.calibration import (
@@ -40,15 +40,20 @@ from binoculars.calibration import (
 )
 from binoculars.testing.tiny import story_corpus
 from binoculars.utils import load_scale
+from binoculars_rl import calibration_sources
 from binoculars_rl.calibration_sources import (
     AI_CLASS,
+    ALL_DOMAINS,
+    GHOSTBUSTER_CREATIVE_DOMAIN,
     GHOSTBUSTER_DATASET,
+    GHOSTBUSTER_DOMAIN_COLUMN,
     HUMAN_CLASS,
     CalibrationDataError,
     LabelledText,
     chat_continuations,
     load_labelled_file,
-    tinystories_vs_policy,
+    load_labelled_hub,
+    policy_vs_human,
 )
 from binoculars_rl.smoke.preflight import OFFLINE_VARIABLES, hub_problem, work_offline_if_hub_unreachable
 
@@ -373,10 +378,83 @@ def test_score_samples_keeps_input_order(bino):
     np.testing.assert_allclose([g.score for g in got], [e.score for e in expected], rtol=1e-6)
 
 
-# --- TinyStories vs policy through an OpenAI-compatible server ---------------------------------------------------
+# --- Ghostbuster domains ----------------------------------------------------------------------------------------
+def domain_rows() -> list[dict]:
+    """Two domains, both classes in each; the text names its domain so a filter's output can be checked."""
+    return [
+        {"text": f"{domain} text {i}", "label": label, GHOSTBUSTER_DOMAIN_COLUMN: domain}
+        for domain in (GHOSTBUSTER_CREATIVE_DOMAIN, "essay")
+        for i, label in enumerate(["gpt", "human", "gpt", "human"])
+    ]
+
+
+@pytest.fixture
+def domain_file(tmp_path) -> Path:
+    path = tmp_path / "domains.jsonl"
+    path.write_text("".join(json.dumps(row) + "\n" for row in domain_rows()))
+    return path
+
+
+def test_file_source_keeps_only_the_chosen_domain(domain_file):
+    chosen = load_labelled_file(domain_file, domain="essay")
+    assert sorted(s.text for s in chosen) == sorted(
+        r["text"] for r in domain_rows() if r["domains"] == "essay"
+    )
+    assert {s.label for s in chosen} == {AI_CLASS, HUMAN_CLASS}
+    assert len(load_labelled_file(domain_file, domain=ALL_DOMAINS)) == len(domain_rows())
+    assert len(load_labelled_file(domain_file)) == len(domain_rows())  # a file keeps every row by default
+
+
+def test_an_unknown_domain_or_a_missing_domain_column_is_an_error_naming_the_choices(domain_file, tmp_path):
+    with pytest.raises(CalibrationDataError, match="values present: \\['essay', 'wp'\\]") as error:
+        load_labelled_file(domain_file, domain="poetry")
+    assert "\n" not in str(error.value) and f"--domain {ALL_DOMAINS}" in str(error.value)
+    plain = tmp_path / "plain.jsonl"
+    plain.write_text('{"text": "a", "label": 1}\n{"text": "b", "label": 0}\n')
+    with pytest.raises(CalibrationDataError, match="no domain column 'domains'"):
+        load_labelled_file(plain, domain="essay")
+
+
+def test_ghostbuster_from_the_hub_defaults_to_creative_writing(monkeypatch):
+    """The hub path with a stand-in dataset: the default keeps the creative-writing rows, `all` every row."""
+    from datasets import Dataset
+
+    rows = [{"texts": r["text"], "labels": r["label"], "domains": r["domains"]} for r in domain_rows()]
+    monkeypatch.setattr(calibration_sources, "_load_hub_split", lambda *args: Dataset.from_list(rows))
+    creative = {r["texts"] for r in rows if r["domains"] == GHOSTBUSTER_CREATIVE_DOMAIN}
+    assert {s.text for s in load_labelled_hub()} == creative
+    assert len(load_labelled_hub(domain=ALL_DOMAINS)) == len(rows)
+    script = load_calibrate_script()
+    for argv, expected in (([], GHOSTBUSTER_CREATIVE_DOMAIN), (["--domain=essay"], "essay")):
+        args = script.parse_args(argv)
+        assert script.domain(args)["domain"] == expected
+        assert {s.text for s in script.load_data(args)} == {
+            r["texts"] for r in rows if r["domains"] == expected
+        }
+
+
+def test_cli_file_source_reports_an_unknown_domain_in_one_line(domain_file, tiny_pair):
+    result = run_cli(
+        f"--data-file={domain_file}",
+        "--domain=poetry",
+        f"--observer={tiny_pair.observer}",
+        f"--performer={tiny_pair.performer}",
+    )
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("calibrate.py: error:") and "'essay'" in lines[0]
+
+
+# --- human text vs policy continuations through an OpenAI-compatible server --------------------------------------
+def human_texts(count: int) -> list[str]:
+    """Stand-in human texts, unlike the stories and the fake policy's replies."""
+    return [f"Note {i}: the kettle whistled twice while the rain kept on against the kitchen window." for i in
+            range(count)]  # fmt: skip
+
+
 class FakeChatServer:
-    """A minimal OpenAI-compatible server: one model; replies echo the story opening's first word, behind a
-    think block that the client side must strip."""
+    """A minimal OpenAI-compatible server: one model; replies echo the story opening's first word (the opening
+    is the prompt's last line), behind a think block that the client side must strip."""
 
     model = "tiny-policy"
 
@@ -406,7 +484,7 @@ class FakeChatServer:
                 server.bodies.append(request)
                 prompt = request["messages"][-1]["content"]
                 server.prompts.append(prompt)
-                opening = prompt.split("\n\n")[1]
+                opening = prompt.splitlines()[-1]
                 content = f"<think>plan</think>\n{opening.split()[0]} went home and slept. The end."
                 message = {"role": "assistant", "content": content}
                 self._send({"id": "c", "object": "chat.completion", "created": 0, "model": server.model,
@@ -428,26 +506,30 @@ def chat_server():
     server.close()
 
 
-def test_tinystories_vs_policy_pairs_human_endings_with_policy_endings(chat_server):
-    stories = story_corpus(20)
+def test_policy_vs_human_pairs_given_human_text_with_policy_continuations(chat_server):
+    stories, human_pool = story_corpus(20), human_texts(10)
 
     def generate(prompts):
         return chat_continuations(
             prompts, chat_server.base_url, chat_server.model, concurrency=3, progress=False
         )
 
-    samples = tinystories_vs_policy(stories, generate, num_pairs=6, seed=1)
+    samples = policy_vs_human(human_pool, stories, generate, num_pairs=6, seed=1)
     human = [s.text for s in samples if s.label == HUMAN_CLASS]
     ai = [s.text for s in samples if s.label == AI_CLASS]
     assert len(human) == len(ai) == 6
-    assert all(any(story.endswith(ending) for story in stories) for ending in human)
+    assert set(human) <= set(human_pool)  # the human class is the given human text only
+    assert not any(text in story for text in human for story in stories)  # never the (AI-written) stories
     assert all(text.endswith("went home and slept. The end.") and "<think>" not in text for text in ai)
     assert all(body["chat_template_kwargs"] == {"enable_thinking": False} for body in chat_server.bodies)
-    assert all("Once upon a time" in prompt for prompt in chat_server.prompts)
-    # The openings are cut as the env cuts its prompts, so calibration sees what training shows the policy.
-    cuts = {story_beginning(s, 2, DataConfig().prompt_max_words) for s in stories}
-    openings = [prompt.split("\n\n")[1] for prompt in chat_server.prompts]
-    assert sorted(openings) == sorted(o for o, rest in cuts if rest in human)
+    # The prompt is the env's: its instruction, then an opening cut as the env cuts its prompts.
+    assert all(prompt.startswith(INSTRUCTION) for prompt in chat_server.prompts)
+    cuts = {story_beginning(s, 2, DataConfig().prompt_max_words)[0] for s in stories}
+    assert {prompt.splitlines()[-1] for prompt in chat_server.prompts} <= cuts
+    # fewer human texts than pairs: as many continuations as human texts, no more
+    chat_server.prompts.clear()
+    assert len(policy_vs_human(human_pool[:2], stories, generate, num_pairs=6, seed=1)) == 4
+    assert len(chat_server.prompts) == 2
 
 
 def load_calibrate_script():
@@ -457,28 +539,41 @@ def load_calibrate_script():
     return module
 
 
-def test_cli_tinystories_source_needs_only_a_base_url(tiny_pair, chat_server, tmp_path, capsys):
+def test_cli_policy_source_needs_a_base_url_and_human_text(tiny_pair, chat_server, tmp_path, capsys):
     stories = tmp_path / "stories.jsonl"
     stories.write_text("".join(json.dumps({"text": s}) + "\n" for s in story_corpus(30)))
-    output = tmp_path / "ts.json"
-    exit_code = load_calibrate_script().main(
-        [
-            "--source=tinystories",
-            f"--base-url={chat_server.base_url}",
-            f"--stories-file={stories}",
-            f"--observer={tiny_pair.observer}",
-            f"--performer={tiny_pair.performer}",
-            "--max-samples=16",
-            f"--output={output}",
-        ]
-    )
-    assert exit_code == 0
+    human_file = tmp_path / "human.txt"
+    human_file.write_text("\n".join(human_texts(12)) + "\n")
+    output = tmp_path / "policy.json"
+    common = [
+        "--source=policy",
+        f"--base-url={chat_server.base_url}",
+        f"--stories-file={stories}",
+        f"--observer={tiny_pair.observer}",
+        f"--performer={tiny_pair.performer}",
+        "--max-samples=16",
+        f"--output={output}",
+    ]
+    script = load_calibrate_script()
+    assert script.main(common) == 2  # no human text
+    assert "needs human text: --human-file" in capsys.readouterr().err
+    assert script.main([*common, f"--human-file={human_file}"]) == 0
     report = json.loads(output.read_text())
-    assert report["source"]["kind"] == "tinystories-vs-policy"
+    assert report["source"]["kind"] == "policy-vs-human"
     assert report["source"]["policy_model"] == "tiny-policy"  # found via /v1/models
     assert report["counts"]["ai"] == report["counts"]["human"] == 8
+    assert {s["text"] for s in report["samples"] if s["label"] == HUMAN_CLASS} <= set(human_texts(12))
     assert len(chat_server.prompts) == 8
     assert 'no "low-fpr" threshold written' in capsys.readouterr().err
+
+
+def test_tinystories_source_is_gone_with_one_line_saying_why_and_what_instead(capsys):
+    with pytest.raises(SystemExit) as stopped:
+        load_calibrate_script().parse_args(["--source=tinystories"])
+    assert stopped.value.code == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("calibrate.py: error:")
+    assert "GPT-3.5/GPT-4" in lines[0] and "--source policy" in lines[0] and "--human-file" in lines[0]
 
 
 # --- the documented command, checkpoints and --resume --------------------------------------------------------------
