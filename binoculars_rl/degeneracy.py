@@ -7,7 +7,7 @@ template collapse** when either criterion of `CollapseCriteria` holds:
 - `unique_fraction < min_unique_fraction` (default 0.5): more than half of the samples are exact duplicates of
   another sample (compared after lower-casing and collapsing whitespace);
 - `mean_pairwise_jaccard >= max_mean_jaccard` (default 0.5): on average two samples share half of their word
-  vocabulary (word-set Jaccard). Different human TinyStories continuations sit around 0.15-0.25 (0.24 on the
+  vocabulary (word-set Jaccard). Different TinyStories continuations (GPT-written, but varied) sit around 0.15-0.25 (0.24 on the
   env's sample stories); stories written from one fill-in-the-blanks template sit around 0.75
   (`binoculars.testing.tiny.story_corpus`).
 
