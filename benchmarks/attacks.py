@@ -268,7 +268,7 @@ def plot(rows: Sequence[Scored], table: list[dict], threshold: float, path: Path
     ax.axvline(clean_mean, color="tab:red", linestyle="--", label="clean AI mean reward")
     ax.invert_yaxis()
     ax.set(xlabel="reward", title=f"reward per condition (threshold {threshold:.3f}; guards give -2)")
-    ax.legend(loc="lower right")
+    ax.legend(loc="upper left")  # the lower right holds the last condition's box
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
