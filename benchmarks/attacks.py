@@ -154,7 +154,7 @@ def accuracy_threshold(ai_scores: Sequence[float], human_scores: Sequence[float]
     """The cut maximising TPR - FPR for "AI when score < threshold" (scripts/calibrate.py's `accuracy`)."""
     import numpy as np
 
-    from binoculars.calibration import AI_CLASS, HUMAN_CLASS, roc_points
+    from binoculars.calibration import AI_CLASS, HUMAN_CLASS, best_balanced_accuracy_cut, roc_points
 
     ai = [s for s in ai_scores if math.isfinite(s)]
     human = [s for s in human_scores if math.isfinite(s)]
@@ -162,8 +162,7 @@ def accuracy_threshold(ai_scores: Sequence[float], human_scores: Sequence[float]
         raise SystemExit("error: cannot fit a threshold: a clean class has no finite score")
     scores = np.array(ai + human, dtype=np.float64)
     labels = np.array([AI_CLASS] * len(ai) + [HUMAN_CLASS] * len(human))
-    fpr, tpr, thresholds = roc_points(scores, labels)
-    return float(thresholds[np.argmax(tpr - fpr)])
+    return best_balanced_accuracy_cut(roc_points(scores, labels))
 
 
 def score_conditions(conditions: dict[str, list[str]], config) -> list[Scored]:

@@ -318,6 +318,13 @@ def roc_points(scores: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.n
     return fpr, tpr, thresholds
 
 
+def best_balanced_accuracy_cut(roc: tuple[np.ndarray, np.ndarray, np.ndarray]) -> float:
+    """The threshold of `roc_points` output that maximises TPR - FPR, i.e. balanced accuracy; ties go to the
+    first (lowest-FPR) cut. This is the calibration's "accuracy" threshold."""
+    fpr, tpr, thresholds = roc
+    return float(thresholds[np.argmax(tpr - fpr)])
+
+
 def min_human_samples(target_fpr: float) -> int:
     """Human texts needed before a false-positive rate of `target_fpr` can be observed at all."""
     return math.ceil(1 / target_fpr - 1e-9)
@@ -408,7 +415,7 @@ def build_report(
     scale = pooled_within_class_std(scores, labels)
     roc = roc_points(scores, labels)
     fpr, tpr, thresholds = roc
-    best_accuracy = operating_point(scores, labels, thresholds[np.argmax(tpr - fpr)])
+    best_accuracy = operating_point(scores, labels, best_balanced_accuracy_cut(roc))
     num_ai, num_human = counts["ai"], counts["human"]
     f1_values = 2 * tpr * num_ai / (tpr * num_ai + fpr * num_human + num_ai)
     best_f1 = operating_point(scores, labels, thresholds[np.argmax(f1_values)])
