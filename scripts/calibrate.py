@@ -20,10 +20,8 @@ Point the environment's `calibration_file` (or `Binoculars(thresholds=...)`) at 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import functools
 import os
-import signal
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -61,6 +59,7 @@ from binoculars_rl.calibration_sources import (
     policy_vs_human,
 )
 from binoculars_rl.human_text import HumanTextError, fortune_passages, read_human_file
+from binoculars_rl.interrupts import sigterm_as_keyboard_interrupt
 from binoculars_rl.paths import UnwritableOutputError, ensure_writable
 from binoculars_rl.smoke.preflight import (
     PLACEHOLDERS,
@@ -523,20 +522,6 @@ def unfinished(checkpoint: ScoreCheckpoint, total: int) -> str:
         f"{checkpoint.saved} of {total} scores are saved in {checkpoint.path}; run the same command with "
         "--resume to score only the rest"
     )
-
-
-@contextlib.contextmanager
-def sigterm_as_keyboard_interrupt():
-    """While inside, SIGTERM ends the run as Ctrl-C (SIGINT) does: a KeyboardInterrupt."""
-
-    def interrupt(signum, frame):
-        raise KeyboardInterrupt(signal.Signals(signum).name)
-
-    previous = signal.signal(signal.SIGTERM, interrupt)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 def fail(error: Exception, exit_code: int = 2) -> int:

@@ -14,11 +14,9 @@ import shlex
 import shutil
 import signal
 import sys
-import threading
 import time
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager, nullcontext
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,6 +33,7 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 
+from binoculars_rl.interrupts import sigterm_as_keyboard_interrupt
 from binoculars_rl.smoke.arguments import (
     DEFAULT_MAX_TOKENS,
     DEFAULT_POLICY,
@@ -81,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser().parse_args(argv)
     console = Console(highlight=False)
-    with sigterm_as_interrupt():
+    with sigterm_as_keyboard_interrupt():
         try:
             run(args, argv, console)
         except SmokeError as error:
@@ -94,23 +93,6 @@ def main(argv: list[str] | None = None) -> int:
             console.print(f"[bold red]interrupted ({name}).[/] {escape(note)}", soft_wrap=True)
             return 128 + signum
     return 0
-
-
-@contextmanager
-def sigterm_as_interrupt() -> Iterator[None]:
-    """SIGTERM raises `Interrupted` (as Ctrl-C raises KeyboardInterrupt), so servers stop and the note prints."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def interrupt(signum, frame):
-        raise Interrupted(signum)
-
-    previous = signal.signal(signal.SIGTERM, interrupt)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 def run(args: argparse.Namespace, argv: list[str], console: Console) -> None:
