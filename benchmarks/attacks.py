@@ -302,6 +302,11 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
         "--max-texts", type=int, default=60, help="at most this many AI and human texts (default 60)"
     )
     parser.add_argument(
+        "--max-human-texts",
+        type=int,
+        help="at most this many human texts (default: --max-texts); more give a finer human guard rate",
+    )
+    parser.add_argument(
         "--max-new-tokens",
         type=int,
         default=200,
@@ -313,6 +318,8 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.max_texts < 1:
         parser.error(f"--max-texts must be >= 1, got {args.max_texts}")
+    if args.max_human_texts is not None and args.max_human_texts < 1:
+        parser.error(f"--max-human-texts must be >= 1, got {args.max_human_texts}")
     if args.threshold is not None and not math.isfinite(args.threshold):
         parser.error(f"--threshold must be finite, got {args.threshold}")
     return args
@@ -325,7 +332,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     observer = args.observer or default_scorer_dir()
     performer = args.performer or observer
     human = read_texts(args.human_file) if args.human_file else default_human_texts()
-    human = seeded_subset(human, args.max_texts, args.seed)
+    human = seeded_subset(human, args.max_human_texts or args.max_texts, args.seed)
     if args.ai_file:
         ai = seeded_subset(read_texts(args.ai_file), args.max_texts, args.seed)
     else:
