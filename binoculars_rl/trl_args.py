@@ -75,8 +75,14 @@ def _env_fields() -> list[tuple[str, object, dataclasses.Field]]:
                 name == "data_files"
             ):  # str | list | dict: a list of paths on the command line, anything in YAML
                 annotation = list[str] | None
-            help_text = f"[env] {info.description or ''}".strip()
-            fields.append((name, annotation, field(default=info.default, metadata={"help": help_text})))
+            # argparse %-formats help strings: a literal % in a docstring must be doubled
+            help_text = f"[env] {info.description or ''}".strip().replace("%", "%%")
+            default = (
+                {"default_factory": info.default_factory}
+                if info.default_factory is not None
+                else {"default": info.default}
+            )
+            fields.append((name, annotation, field(**default, metadata={"help": help_text})))
     return fields
 
 

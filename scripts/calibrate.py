@@ -15,6 +15,8 @@ Scores are checkpointed as they are computed in results/calibration_data.scores.
 is deleted once the report is written). Output paths, models and data are checked before anything slow starts.
 Point the environment's `calibration_file` (or `Binoculars(thresholds=...)`) at the JSON; it reads
 `thresholds["accuracy"]` and `thresholds["low-fpr"]` (the latter only when the sample supports --low-fpr-target).
+With at least 20 human texts the JSON also holds `profile_bands`, the human-profile bands (binoculars_env.profile)
+fitted on the human class, which the reward then uses instead of the shipped ones.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from binoculars import DEFAULT_OBSERVER, DEFAULT_PERFORMER, FALCON_7B_THRESHOLDS
 from binoculars.calibration import (
     DEFAULT_LOW_FPR_TARGET,
     DEFAULT_TARGET_FPRS,
+    HUMAN_CLASS,
     CheckpointError,
     LabelledText,
     ScoreCheckpoint,
@@ -510,11 +513,27 @@ def main(argv: list[str] | None = None) -> int:
         report = build_report(chosen, scores, model_info, args.target_fpr, args.low_fpr_target, source)
     except CalibrationDataError as error:  # e.g. every text of one class scored NaN
         return fail(error)
+    report |= profile_bands_entry([s.text for s in chosen if s.label == HUMAN_CLASS])
     json_path, png_path = write_report(report, json_path)
     checkpoint_path.unlink()  # every score is in the report now
     print_summary(report)
     print(f"wrote {json_path} and {png_path}")
     return 0
+
+
+def profile_bands_entry(human_texts: list[str]) -> dict:
+    """`{"profile_bands": …}` fitted on the human texts, or {} (with a note) when there are too few."""
+    from binoculars_env.profile import MIN_FIT_TEXTS, STATISTICS, fit_bands
+
+    if len(human_texts) < MIN_FIT_TEXTS:
+        print(
+            f"note: no profile_bands written ({len(human_texts)} human texts, {MIN_FIT_TEXTS} needed); "
+            "the reward keeps the shipped bands",
+            file=sys.stderr,
+        )
+        return {}
+    bands = fit_bands(human_texts)
+    return {"profile_bands": {name: list(bands[name]) for name in STATISTICS}}
 
 
 def unfinished(checkpoint: ScoreCheckpoint, total: int) -> str:

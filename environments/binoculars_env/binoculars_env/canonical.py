@@ -50,6 +50,8 @@ def canonical_form(text: str, steps: tuple[str, ...] | list[str] = CANONICAL_STE
     unknown = set(steps) - set(CANONICAL_STEPS)
     if unknown:
         raise ValueError(f"unknown canonical steps {sorted(unknown)}; known: {list(CANONICAL_STEPS)}")
+    if "confusables" in steps:  # also before NFKC, which folds some look-alikes (lunate sigma) into letters
+        text = text.translate(ascii_skeleton_table())  # the data does not list as confusable with Latin
     if "nfkc" in steps:
         text = unicodedata.normalize("NFKC", text)
     if "invisible" in steps:
@@ -129,20 +131,23 @@ def spell_checker():
 def ascii_skeleton_table() -> dict[int, str]:
     """Non-ASCII code point -> the ASCII letter or digit Unicode's confusables data says it looks like.
 
-    Where a character has several ASCII look-alikes, the one of the same case (then the first in code-point
-    order) is taken, so the table does not depend on the data file's ordering."""
+    The package's data is not symmetric (`c` lists Greek final sigma among its look-alikes, the sigma's entry does
+    not list `c`), so both directions are read. Where a character has several ASCII look-alikes, the one of the
+    same case (then the first in code-point order) is taken: the table does not depend on the data's ordering."""
     from confusable_homoglyphs import confusables
 
     ascii_alnum = set(string.ascii_letters + string.digits)
-    table = {}
+    lookalikes: dict[str, set[str]] = {}
     for char, entries in confusables.confusables_data.items():
-        if len(char) != 1 or char.isascii():
-            continue
-        candidates = sorted(entry["c"] for entry in entries if entry["c"] in ascii_alnum)
-        if not candidates:
-            continue
-        same_case = [c for c in candidates if c.isupper() == char.isupper()]
-        table[ord(char)] = (same_case or candidates)[0]
+        for other in (entry["c"] for entry in entries):
+            for source, target in ((char, other), (other, char)):
+                if len(source) == 1 and not source.isascii() and target in ascii_alnum:
+                    lookalikes.setdefault(source, set()).add(target)
+    table = {}
+    for char, candidates in lookalikes.items():
+        ordered = sorted(candidates)
+        same_case = [c for c in ordered if c.isupper() == char.isupper()]
+        table[ord(char)] = (same_case or ordered)[0]
     return table
 
 

@@ -48,6 +48,8 @@ STATISTICS = (
 BAND_QUANTILES = (0.005, 0.995)
 BAND_PADDING = 0.25
 MIN_BAND_PADDING = 0.02
+MIN_FIT_TEXTS = 20
+"""Fewer human texts than this cannot place a band's 0.5% and 99.5% quantiles anywhere meaningful."""
 MIN_LANGUAGE_CHARS = 25
 MIN_LANGUAGE_PROBABILITY = 0.9
 """Shorter sentences are not language-identified (too little evidence: "Oh no!" has no language)."""
@@ -107,8 +109,10 @@ def outside_band(
 def fit_bands(texts: list[str], language: str = "en") -> Bands:
     """Bands of every statistic from human-written `texts`, profiled in their default canonical form (the form the
     reward profiles; see the module docstring)."""
-    if len(texts) < 20:
-        raise ValueError(f"fitting profile bands needs at least 20 human texts, got {len(texts)}")
+    if len(texts) < MIN_FIT_TEXTS:
+        raise ValueError(
+            f"fitting profile bands needs at least {MIN_FIT_TEXTS} human texts, got {len(texts)}"
+        )
     profiles = [text_profile(canonical_form(text), language) for text in texts]
     bands = {}
     for name in STATISTICS:
