@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import dataclasses
 import json
 import math
 import random
@@ -61,6 +62,7 @@ class Scored:
     score: float
     log_ppl: float
     guard: str | None
+    num_tokens: int
 
 
 # --- data --------------------------------------------------------------------------------------------------
@@ -177,10 +179,23 @@ def score_conditions(conditions: dict[str, list[str]], config) -> list[Scored]:
             file=sys.stderr,
         )
         rows += [
-            Scored(condition, i, text, r.reward, r.score, r.log_ppl, r.guard)
+            Scored(condition, i, text, r.reward, r.score, r.log_ppl, r.guard, r.num_tokens)
             for i, (text, r) in enumerate(zip(texts, results, strict=True))
         ]
     return rows
+
+
+def with_threshold(row: Scored, threshold: float, config) -> Scored:
+    """`row` with the reward the environment gives at `threshold` (guards and length term as in score_completions;
+    the default config has no scale)."""
+    from binoculars_env.reward import MIN_REWARD, length_penalty, shaped_reward
+
+    if row.guard is not None:
+        return dataclasses.replace(row, reward=MIN_REWARD)
+    penalty = length_penalty(row.num_tokens, config)
+    return dataclasses.replace(
+        row, reward=shaped_reward(row.score, threshold, config.resolved_scale(), penalty)
+    )
 
 
 # --- the table ---------------------------------------------------------------------------------------------
@@ -350,14 +365,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
 
     threshold, how = args.threshold, "given (--threshold)"
-    if threshold is None:
-        clean = score_conditions({k: conditions[k] for k in (CLEAN_AI, CLEAN_HUMAN)}, config(0.0))
+    rows = score_conditions(conditions, config(threshold if threshold is not None else 0.0))
+    if threshold is None:  # the scores do not depend on it: fit it, then recompute every reward with it
         threshold = accuracy_threshold(
-            [r.score for r in clean if r.condition == CLEAN_AI],
-            [r.score for r in clean if r.condition == CLEAN_HUMAN],
+            [r.score for r in rows if r.condition == CLEAN_AI],
+            [r.score for r in rows if r.condition == CLEAN_HUMAN],
         )
         how = "fitted on the clean classes of this run (max TPR - FPR)"
-    rows = score_conditions(conditions, config(threshold))
+        rows = [with_threshold(r, threshold, config(threshold)) for r in rows]
     table = summarise(rows, threshold)
     header = [
         f"Observer `{Path(observer).name}`, performer `{Path(performer).name}`; {len(ai)} AI texts, "

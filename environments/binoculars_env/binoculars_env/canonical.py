@@ -18,7 +18,8 @@ Steps, in order (each can be switched off by name, see `CANONICAL_STEPS`):
     spelling     a lower-case word of 3+ letters that `pyspellchecker`'s English dictionary does not know, but
                  that is one edit from a word it knows, becomes that word (its most frequent one-edit neighbour):
                  typos are a cheap way to raise perplexity; capitalised words (names) are left alone
-Then runs of spaces are collapsed to one (whitespace is never counted as obfuscation).
+Then runs of spaces are collapsed to one and spaces beside a newline dropped (whitespace is never counted as
+obfuscation).
 
 `obfuscation(text, canonical)` is the character edit distance (Levenshtein, `rapidfuzz`) between the text and its
 canonical form, both with whitespace runs collapsed, divided by the text's length: 0 for plain ASCII prose.
@@ -39,6 +40,7 @@ Human prose has only acronyms there (a few percent at most); ALL CAPS gives ~1, 
 _KEEP_CONTROLS = frozenset("\n\t")
 _REMOVED_CATEGORIES = frozenset({"Cf", "Cc", "Co", "Cs", "Cn"})
 _SPACE_RUN = re.compile(r"[^\S\n]+")
+_SPACE_AROUND_NEWLINE = re.compile(r"[^\S\n]*\n[^\S\n]*")
 _WORD = re.compile(r"[^\W\d_]+")
 _SENTENCE_START = re.compile(r"(^|[.!?][\"'”’)]*\s+)([a-z])")
 _LONE_I = re.compile(r"\bi\b")
@@ -81,8 +83,8 @@ def obfuscation(text: str, canonical: str) -> float:
 
 
 def collapse_spaces(text: str) -> str:
-    """Runs of horizontal whitespace -> one space; leading/trailing whitespace removed."""
-    return _SPACE_RUN.sub(" ", text).strip()
+    """Runs of horizontal whitespace -> one space, none beside a newline; leading/trailing whitespace removed."""
+    return _SPACE_RUN.sub(" ", _SPACE_AROUND_NEWLINE.sub("\n", text)).strip()
 
 
 def collapse_punctuation_runs(text: str) -> str:

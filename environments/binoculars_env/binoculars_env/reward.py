@@ -239,6 +239,11 @@ def calibrated_bands(calibration_file: str) -> Bands | None:
     return bands_from_json(payload, calibration_file) if "profile_bands" in payload else None
 
 
+def length_penalty(num_tokens: int, config: RewardConfig) -> float:
+    """length_weight * shortfall: how far `num_tokens` falls short of `length_target_tokens` (0..1), weighted."""
+    return config.length_weight * max(0.0, 1.0 - num_tokens / config.length_target_tokens)
+
+
 def shaped_reward(score: float, threshold: float, scale: float | None, length_penalty: float) -> float:
     """clip((score - threshold) / scale - length_penalty, -2, 2); scale None: no division. Finite inputs only
     (the guards keep NaN away: max(-2, min(2, nan)) would be +2)."""
@@ -351,11 +356,10 @@ def score_completions(texts: list[str], config: RewardConfig) -> list[RewardResu
         distance = obfuscation(raw, text)
         profile = text_profile(span, config.language)
         guard = _guard(d, distinct, config) or _surface_guard(distance, profile, bands, config)
-        shortfall = max(0.0, 1.0 - d.num_tokens / config.length_target_tokens)
         reward = (
             MIN_REWARD
             if guard
-            else shaped_reward(d.score, threshold, scale, config.length_weight * shortfall)
+            else shaped_reward(d.score, threshold, scale, length_penalty(d.num_tokens, config))
         )
         results.append(
             RewardResult(
