@@ -266,8 +266,15 @@ def test_eval_requests_switch_thinking_off_at_the_top_level_of_the_request(dirna
             assert (
                 "extra_body" not in orchestrator["eval"]["sampling"]
             )  # it would reach vLLM as a literal key
+            # prime-rl writes the agent's unset sampling fields out as null, and nulls replace the eval's own
+            # values in that merge: the agent sampling repeats the eval sampling's temperature and token cap
+            sampling = orchestrator["eval"]["sampling"]
             agent = resolved_env(source["env"]).agent
-            assert agent.sampling.model_dump(exclude_none=True) == {"chat_template_kwargs": off}
+            assert agent.sampling.model_dump(exclude_none=True) == {
+                "temperature": sampling["temperature"],
+                "max_tokens": sampling["max_completion_tokens"],
+                "chat_template_kwargs": off,
+            }
     for source in sources(orchestrator, "train"):  # training renders prompts itself: thinking off there
         assert orchestrator["renderer"]["enable_thinking"] is False
         assert "sampling" not in source.get("env", {}).get("agent", {})
