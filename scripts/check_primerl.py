@@ -219,6 +219,9 @@ def evals_records(args: argparse.Namespace) -> None:
 
 def compare(args: argparse.Namespace) -> None:
     from binoculars_env.reward import RewardConfig, score_completions
+    from transformers.utils import logging as transformers_logging
+
+    transformers_logging.disable_progress_bar()
 
     rl = tomllib.loads(Path(args.rl_toml).read_text())
     reward_args = {

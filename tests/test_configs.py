@@ -6,7 +6,7 @@ committed by scripts/derive_configs.sh --in-place, for the three-process workflo
 and check what its config classes cannot: that every env block names `binoculars-env` and only passes arguments the
 real environment package accepts, that the scorer sits where the layout says, that eval serves the validation
 prompts, and that configs/binoculars' generated files were generated from the current rl.toml and agree with it.
-Validation by prime-rl itself is the opt-in scripts/validate_configs_with_prime_rl.sh (see docs/prime-rl.md).
+Validation by prime-rl itself is the opt-in scripts/validate_configs_with_prime_rl.sh (see docs/primerl.md).
 The scripts' tests run them against a stub prime-rl (a fake `uv` on PATH, see `stub_prime_rl`), not prime-rl.
 """
 

@@ -26,7 +26,9 @@ SCRIPTED_REPLIES = [
 
 
 class ScriptedChatServer:
-    def __init__(self, replies: list[str], model: str = "scripted-policy", record_to: Path | None = None) -> None:
+    def __init__(
+        self, replies: list[str], model: str = "scripted-policy", record_to: Path | None = None
+    ) -> None:
         self.replies = replies
         self.model = model
         self.requests: list[dict] = []
