@@ -164,7 +164,7 @@ async def run_rollouts(args: argparse.Namespace) -> None:
         env = Env(source, config.env_addresses[("train", source.resolved_name)])
         env.sampling_args = source.sampling.to_sampling_args()
         await env.start()
-        if source.is_legacy if hasattr(source, "is_legacy") else False:
+        if getattr(source, "is_legacy", False):  # prime-rl main has no legacy sources
             for task_idx in range(args.tasks):
                 records += [trace_record(r) for r in await run_legacy(env, task_idx, args.group_size)]
         else:

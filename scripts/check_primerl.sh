@@ -12,7 +12,7 @@
 #   5. checks every reward against binoculars_env.reward.score_completions on the same completions, that eval
 #      requests carry chat_template_kwargs.enable_thinking = false at their top level, and that every process it
 #      started has stopped; prints a short table and exits non-zero on any mismatch.
-# About 3-5 minutes per version on 2 CPU cores once the venv exists.
+# About 2-4 minutes per version on 2 CPU cores once the venv exists.
 #
 #   scripts/check_primerl.sh --version v0.8.0                          # clones v0.8.0 into ~/.cache/binoculars-rl
 #   scripts/check_primerl.sh --prime-rl ~/prime-rl-559b447 --version main
@@ -91,7 +91,8 @@ VENV="$PRIME_RL_DIR/.venv"
 if [[ $GPU -eq 1 ]]; then
   command -v nvidia-smi >/dev/null && nvidia-smi -L >/dev/null 2>&1 || die "--gpu: no GPU visible (nvidia-smi -L)"
   echo "installing prime-rl as its README says (uv sync --all-extras)"
-  (cd "$PRIME_RL_DIR" && git submodule update --init && uv sync --all-extras)
+  (cd "$PRIME_RL_DIR" && git -c url."https://github.com/".insteadOf="git@github.com:" submodule update --init \
+    && uv sync --all-extras)
 elif [[ ! -x $VENV/bin/env-server ]]; then
   # CPU only: what the env server, the Env client and the eval path import (no vLLM, flash-attn or trainer kernels)
   echo "creating a CPU venv for prime-rl in $VENV"
@@ -135,7 +136,7 @@ stop() {  # NAME: SIGTERM its process group, wait up to 60 s for every process o
   fi
   STOPPED=$((STOPPED + 1))
 }
-wait_for_port() {  # ADDRESS (tcp://host:port) NAME: until something listens there
+wait_for_port() {  # SERVE_ADDRESS (tcp://host:port) NAME: until something listens there
   local port="${1##*:}" waited=0
   until (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do
     local pid_var="PID_${2//-/_}"
@@ -155,7 +156,9 @@ echo "deriving the configs of $LAYOUT with prime-rl $VERSION ($HEAD)"
 "$REPO/scripts/derive_configs.sh" --prime-rl "$PRIME_RL_DIR" "$WORK/layout" "$WORK/derived" >/dev/null
 MODEL="$("$PRIME_PY" -c 'import sys, tomllib; print(tomllib.load(open(sys.argv[1], "rb"))["model"]["name"])' \
   "$WORK/layout/rl.toml")"
-ADDRESS() { sed -n 's/.*"\{0,1\}address"\{0,1\} *[=:] *"\(tcp:[^"]*\)".*/\1/p' "$1" | head -n 1; }
+address_of() {  # an env-server config's serve address (TOML on v0.8.0, JSON on main)
+  sed -n 's/.*"\{0,1\}address"\{0,1\} *[=:] *"\(tcp:[^"]*\)".*/\1/p' "$1" | head -n 1
+}
 
 # 3. the policy
 start policy "$REPO_PY" "$CHECK" policy-server --model "$MODEL" --requests "$WORK/requests.jsonl" \
@@ -168,7 +171,7 @@ BASE_URL="$(cat "$WORK/policy-url")"
 echo "(a) env server + Env client, train source"
 cd "$WORK"
 start env-train "$VENV/bin/env-server" @ "$WORK/derived/env-train.$EXT"
-wait_for_port "$(ADDRESS "$WORK/derived/env-train.$EXT")" env-train
+wait_for_port "$(address_of "$WORK/derived/env-train.$EXT")" env-train
 "$PRIME_PY" "$CHECK" rollouts client --orch "$WORK/derived/orch.$EXT" --base-url "$BASE_URL" --model "$MODEL" \
   --out "$WORK/client.jsonl" >"$WORK/logs/client.log" 2>&1 \
   || { tail -n 30 "$WORK/logs/client.log" >&2; die "the Env client failed (log above)"; }
@@ -191,7 +194,7 @@ if [[ $VERSION == main ]]; then
 else
   echo "(b) eval source's env server + the orchestrator's EvalEnvs/EvalSource"
   start env-eval "$VENV/bin/env-server" @ "$WORK/derived/env-eval.toml"
-  wait_for_port "$(ADDRESS "$WORK/derived/env-eval.toml")" env-eval
+  wait_for_port "$(address_of "$WORK/derived/env-eval.toml")" env-eval
   "$PRIME_PY" "$CHECK" rollouts eval --orch "$WORK/derived/orch.toml" --base-url "$BASE_URL" --model "$MODEL" \
     --out "$WORK/eval.jsonl" >"$WORK/logs/eval.log" 2>&1 \
     || { tail -n 30 "$WORK/logs/eval.log" >&2; die "the eval run failed (log above)"; }
