@@ -46,6 +46,8 @@ def tiny_reward_config(tiny_pair) -> RewardConfig:
         scorer_device="cpu",
         min_tokens=4,
         max_log_ppl=None,
+        max_obfuscation=None,
+        profile_statistics=[],
         length_target_tokens=16,
     )
 
