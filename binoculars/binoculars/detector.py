@@ -51,8 +51,6 @@ HUMAN_LABEL = "Most likely human-generated"
 UNDETERMINED_LABEL = "Undetermined (fewer than 2 tokens)"
 # fp32 temporaries per logits row in binoculars_terms: two models' logits, softmax, log-softmax.
 _TEMPORARIES_PER_ROW = 4
-# panel_terms adds one fp32 temporary (the entropy's probabilities) and a bool one (the rank's comparison).
-_PANEL_TEMPORARIES_PER_ROW = 5.25
 # Tokens a cut head must hold beyond max_token_observed for its scored tokens to be those of the whole text.
 _CUT_MARGIN_TOKENS = 16
 
@@ -365,8 +363,10 @@ class Binoculars:
         terms_of = panel_terms if self.panel else binoculars_terms
         # Per text: the sums of nll, xent (and variance, log_rank, entropy with the panel) over its positions.
         sums = torch.zeros(len(token_ids), 5 if self.panel else 2, dtype=torch.float64, device=device)
-        temporaries = _PANEL_TEMPORARIES_PER_ROW if self.panel else _TEMPORARIES_PER_ROW
-        rows_per_chunk = max(1, int(self.logits_chunk_mb * 2**20 // (self.vocab_size * 4 * temporaries)))
+        # panel_terms works in binoculars_terms' temporaries: the same slices either way.
+        rows_per_chunk = max(
+            1, int(self.logits_chunk_mb * 2**20) // (self.vocab_size * 4 * _TEMPORARIES_PER_ROW)
+        )
         for start in range(0, targets.shape[0], rows_per_chunk):
             rows = slice(start, start + rows_per_chunk)
             performer_logits = performer_head(performer_rows[rows])

@@ -46,26 +46,31 @@ def binoculars_terms(
 def panel_terms(
     observer_logits: torch.Tensor, performer_logits: torch.Tensor, targets: torch.Tensor
 ) -> PanelTerms:
-    """Every panel term (see the module docstring) for logits [rows, vocab] and targets [rows], in one pass
-    over the slice: beside `binoculars_terms`' two fp32 temporaries, one more for the entropy (none when the
-    observer logits ARE the performer logits, one model: entropy = xent) and a bool one for the rank.
+    """Every panel term (see the module docstring) for logits [rows, vocab] and targets [rows], in the two fp32
+    [rows, vocab] temporaries `binoculars_terms` uses (no third: the extra terms are computed in place) and with
+    the same nll and xent. When the observer logits ARE the performer logits (one model), entropy = xent.
 
     Logits may be bf16; everything is computed in fp32 (the rank compares the logits as given).
     """
     _check_shapes(observer_logits, performer_logits, targets)
-    one_model = observer_logits is performer_logits
-    performer_log_probs = torch.log_softmax(performer_logits.float(), dim=-1)
-    observer_probs = torch.softmax(observer_logits.float(), dim=-1)
-    nll = -performer_log_probs.gather(-1, targets.unsqueeze(-1)).squeeze(-1)
-    target_logits = performer_logits.gather(-1, targets.unsqueeze(-1))
-    rank = (performer_logits > target_logits).sum(dim=-1) + 1
-    xent = -_row_dot(observer_probs, performer_log_probs)
-    entropy = xent if one_model else -_row_dot(performer_log_probs.exp(), performer_log_probs)
-    # Centred in place (log P - mean, the mean being -xent): no new temporary, no fp32 cancellation of
-    # E[(log P)^2] - E[log P]^2.
-    centred_squares = performer_log_probs.add_(xent.unsqueeze(-1)).square_()
-    variance = _row_dot(observer_probs, centred_squares)
-    return PanelTerms(nll, xent, variance, torch.log(rank.float()), entropy)
+    log_probs = torch.log_softmax(performer_logits.float(), dim=-1)
+    work = torch.softmax(observer_logits.float(), dim=-1)  # q now; reused below once q is done with
+    nll = -log_probs.gather(-1, targets.unsqueeze(-1)).squeeze(-1)
+    xent = -_row_dot(work, log_probs)
+    # Variance of log P under q, centred in place (log P - mean, the mean being -xent): no fp32 cancellation
+    # of E[(log P)^2] - E[log P]^2.
+    log_probs.add_(xent.unsqueeze(-1))
+    variance = work.mul_(log_probs).mul_(log_probs).sum(dim=-1)
+    log_probs.sub_(xent.unsqueeze(-1))
+    if observer_logits is performer_logits:
+        entropy = xent
+    else:
+        torch.exp(log_probs, out=work)
+        entropy = -work.mul_(log_probs).sum(dim=-1)
+    # rank = 1 + #{v : logit[v] > logit[y]}, counted as a sum of fp32 0/1 (exact below 2^24 rows of vocabulary).
+    torch.gt(performer_logits, performer_logits.gather(-1, targets.unsqueeze(-1)), out=work)
+    rank = work.sum(dim=-1) + 1
+    return PanelTerms(nll, xent, variance, torch.log(rank), entropy)
 
 
 def _row_dot(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:

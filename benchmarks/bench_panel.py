@@ -1,0 +1,93 @@
+"""Time and peak memory of the detector panel against Binoculars alone, one scorer, one process.
+
+    uv run python benchmarks/bench_panel.py                       # CPU, fp32, 8 texts x ~250 tokens
+    uv run python benchmarks/bench_panel.py --device cuda --dtype bfloat16 --layers 24 \
+        --num-texts 64 --tokens 256 --batch-size 64                 # GPU, Qwen2.5-0.5B-shaped pair
+
+The pair has Qwen2.5's vocabulary (151,936 rows) and random weights (`bench_scorer.build_random_pair`). The same
+loaded scorer scores the same texts with `panel=False` (Binoculars alone) and `panel=True` (Binoculars plus
+Fast-DetectGPT, log-rank, log-likelihood, entropy from the same logits slices), alternating, best of --repeats.
+Goal (docs/panel.md): panel/alone <= 1.15 in time and <= 1.1 in peak memory.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+from pathlib import Path
+
+from binoculars import Binoculars
+from binoculars.testing.tiny import story_corpus
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_scorer import QWEN25_VOCAB, build_random_pair, measure  # noqa: E402
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--dtype", default="float32")
+    parser.add_argument("--layers", type=int, default=2, help="transformer layers per model (0.5B has 24)")
+    parser.add_argument("--hidden-size", type=int, default=896, help="Qwen2.5-0.5B: 896")
+    parser.add_argument("--num-texts", type=int, default=8)
+    parser.add_argument("--tokens", type=int, default=250, help="tokens per text (truncation length)")
+    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument(
+        "--repeats", type=int, default=3, help="alternating runs of each; best time, max peak"
+    )
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory() as tmp:
+        build_random_pair(Path(tmp), args.layers, args.hidden_size)
+        bino = Binoculars(
+            Path(tmp) / "observer",
+            Path(tmp) / "performer",
+            device=args.device,
+            dtype=args.dtype,
+            max_token_observed=args.tokens,
+            batch_size=args.batch_size,
+            thresholds={"low-fpr": 0.5},
+        )
+    device = bino.performer_device
+    story = " ".join(story_corpus(40, seed=3))
+    texts = [story[i * 37 :] for i in range(args.num_texts)]  # distinct texts, each longer than --tokens
+    num_tokens = sum(d.num_tokens for d in bino.score_details(texts[:1])) * len(texts)
+
+    def scored_with(panel: bool):
+        def score(batch: list[str]):
+            bino.panel = panel
+            return bino.score_details(batch)
+
+        return score
+
+    best = {"alone": (float("inf"), 0), "panel": (float("inf"), 0)}
+    for _ in range(args.repeats):  # alternate, so drift on a shared machine hits both alike
+        for name, panel in (("alone", False), ("panel", True)):
+            details, seconds, peak = measure(scored_with(panel), texts, device, repeats=1)
+            best[name] = (min(best[name][0], seconds), max(best[name][1], peak))
+            if panel:
+                panel_details = details
+            else:
+                alone_details = details
+    max_diff = max(
+        abs(a.score - b.score) / abs(b.score) for a, b in zip(panel_details, alone_details, strict=True)
+    )
+
+    print(
+        f"device={device} dtype={args.dtype} layers={args.layers} hidden={args.hidden_size} vocab={QWEN25_VOCAB}"
+    )
+    print(f"texts={len(texts)} tokens/text={args.tokens} batch_size={args.batch_size} repeats={args.repeats}")
+    print(f"{'':22}{'time s':>10}{'tokens/s':>12}{'peak MiB':>12}")
+    for name, label in (("alone", "Binoculars alone"), ("panel", "Binoculars + panel")):
+        seconds, peak = best[name]
+        print(f"{label:22}{seconds:10.3f}{num_tokens / seconds:12.0f}{peak / 2**20:12.0f}")
+    print(f"time ratio        (panel/alone): {best['panel'][0] / best['alone'][0]:.3f}")
+    print(f"peak memory ratio (panel/alone): {best['panel'][1] / best['alone'][1]:.3f}")
+    print(f"max relative Binoculars score difference: {max_diff:.2e}")
+
+
+if __name__ == "__main__":
+    main()
