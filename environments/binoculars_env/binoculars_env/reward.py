@@ -14,6 +14,10 @@ perplexity, and high perplexity fools Binoculars into "human"), and repetitive t
 `min_distinct_2`). Guards that read the text read the span the scorer scored (its first `max_token_observed`
 tokens), never a tail the detector did not see.
 
+`reward_criteria` / `ensemble` optionally reward several detectors of the panel at once (`ensemble.py`): the
+margin (score - threshold) / scale is then the min (or mean) of each rewarded criterion's calibrated margin. The
+panel's criteria are always logged as weight-0 metrics.
+
 `score_completions(texts, config)` is the one synchronous entry point; both verifiers stacks and a trainer
 that calls the reward directly use it.
 """
@@ -25,11 +29,13 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from binoculars.defaults import DEFAULT_OBSERVER, DEFAULT_PERFORMER
+from binoculars.panel import PANEL_CRITERIA, PanelScores
+from binoculars_env.ensemble import BINOCULARS_ONLY, RewardCriteria, reward_margin
 from binoculars_env.remote_scorer import RemoteScorerSpec, get_remote_scorer
 from binoculars_env.scorer_pool import ScorerSpec, get_scorer
 
@@ -72,6 +78,12 @@ class RewardConfig(BaseModel):
     use_calibrated_scale: bool = True
     """Use the `scale` written into `calibration_file` by scripts/calibrate.py when `scale` is None; False keeps
     the unscaled reward with a calibration file. Files written before calibration had a scale have none."""
+    reward_criteria: RewardCriteria = BINOCULARS_ONLY
+    """Detectors the reward pays for fooling (`binoculars`, `fast_detectgpt`, `log_rank`, `log_likelihood`,
+    `entropy`); more than Binoculars needs a `calibration_file` with per-criterion calibration (see
+    `binoculars_env.ensemble`)."""
+    ensemble: Literal["min", "mean"] = "min"
+    """How the rewarded criteria's margins combine: `min` (every detector must be fooled) or `mean`."""
     min_tokens: int = Field(16, ge=0)
     """Completions with fewer tokens get -2 (Binoculars is noise on very short text)."""
     max_log_ppl: float | None = 5.0
@@ -177,10 +189,10 @@ def calibrated_scale(calibration_file: str) -> float | None:
     return load_scale(Path(calibration_file))
 
 
-def shaped_reward(score: float, threshold: float, scale: float | None, length_penalty: float) -> float:
-    """clip((score - threshold) / scale - length_penalty, -2, 2); scale None: no division. Finite inputs only
-    (the guards keep NaN away: max(-2, min(2, nan)) would be +2)."""
-    margin = score - threshold if scale is None else (score - threshold) / scale
+def shaped_reward(margin: float, length_penalty: float) -> float:
+    """clip(margin - length_penalty, -2, 2), the margin being (score - threshold) / scale (scale None: no
+    division) or an ensemble's (`ensemble.reward_margin`). Finite inputs only (the guards keep NaN away:
+    max(-2, min(2, nan)) would be +2)."""
     return min(MAX_REWARD, max(MIN_REWARD, margin - length_penalty))
 
 
@@ -200,6 +212,9 @@ class RewardResult:
     guard: str | None
     """The guard that set the reward to -2 (`empty`, `unscorable`, `too_short`, `non_finite`, `disfluent`,
     `repetitive`), else None."""
+    panel: PanelScores | None = None
+    """The other detectors' criteria (`binoculars.panel`); None when the text was not scored or the scorer
+    reported no panel."""
 
     def metrics(self) -> dict[str, float]:
         """Weight-0 monitoring values, always finite (NaN parts report 0.0; `guard_failed` marks them)."""
@@ -215,6 +230,7 @@ class RewardResult:
             "distinct_2": self.distinct_2,
             "flagged_as_ai": float(self.flagged_as_ai),
             "guard_failed": float(self.guard is not None),
+            **{name: finite(getattr(self.panel, name, math.nan)) for name in PANEL_CRITERIA},
         }
 
 
@@ -277,13 +293,10 @@ def score_completions(texts: list[str], config: RewardConfig) -> list[RewardResu
             continue
         d = details[text]
         distinct = distinct_2(scored_span(text, d))
-        guard = _guard(d, distinct, config)
+        margin = reward_margin(d, config, threshold, scale)
+        guard = _guard(d, distinct, config) or (None if math.isfinite(margin) else "non_finite")
         shortfall = max(0.0, 1.0 - d.num_tokens / config.length_target_tokens)
-        reward = (
-            MIN_REWARD
-            if guard
-            else shaped_reward(d.score, threshold, scale, config.length_weight * shortfall)
-        )
+        reward = MIN_REWARD if guard else shaped_reward(margin, config.length_weight * shortfall)
         results.append(
             RewardResult(
                 reward=reward,
@@ -294,6 +307,7 @@ def score_completions(texts: list[str], config: RewardConfig) -> list[RewardResu
                 distinct_2=distinct,
                 flagged_as_ai=d.score < threshold,
                 guard=guard,
+                panel=d.panel,
             )
         )
     return results

@@ -16,6 +16,7 @@ from pydantic import ValidationError
 from reference_scores import reference_reward, reference_score
 
 from binoculars import save_thresholds
+from binoculars.panel import PANEL_CRITERIA
 from binoculars.testing.faults import RecordingTokenizer
 
 STORIES = [
@@ -206,7 +207,8 @@ def test_monitoring_metrics(tiny_reward_config):
     [result] = score_completions([text], tiny_reward_config)
     metrics = result.metrics()
     assert set(metrics) == {
-        "binoculars_score", "log_ppl", "x_ppl", "num_tokens", "distinct_2", "flagged_as_ai", "guard_failed"
+        "binoculars_score", "log_ppl", "x_ppl", "num_tokens", "distinct_2", "flagged_as_ai", "guard_failed",
+        *PANEL_CRITERIA,
     }  # fmt: skip
     assert metrics["binoculars_score"] == result.score
     assert metrics["distinct_2"] == distinct_2(text)
