@@ -14,47 +14,24 @@ from __future__ import annotations
 
 import argparse
 import sys
-import tempfile
 from pathlib import Path
 
-from binoculars import Binoculars
-from binoculars.testing.tiny import story_corpus
-
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_scorer import QWEN25_VOCAB, build_random_pair, measure  # noqa: E402
+from bench_scorer import QWEN25_VOCAB, add_pair_arguments, measure, random_pair_scorer  # noqa: E402
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--device", default="cpu")
-    parser.add_argument("--dtype", default="float32")
-    parser.add_argument("--layers", type=int, default=2, help="transformer layers per model (0.5B has 24)")
-    parser.add_argument("--hidden-size", type=int, default=896, help="Qwen2.5-0.5B: 896")
-    parser.add_argument("--num-texts", type=int, default=8)
-    parser.add_argument("--tokens", type=int, default=250, help="tokens per text (truncation length)")
-    parser.add_argument("--batch-size", type=int, default=16)
+    add_pair_arguments(parser)
     parser.add_argument(
         "--repeats", type=int, default=3, help="alternating runs of each; best time, max peak"
     )
     args = parser.parse_args()
 
-    with tempfile.TemporaryDirectory() as tmp:
-        build_random_pair(Path(tmp), args.layers, args.hidden_size)
-        bino = Binoculars(
-            Path(tmp) / "observer",
-            Path(tmp) / "performer",
-            device=args.device,
-            dtype=args.dtype,
-            max_token_observed=args.tokens,
-            batch_size=args.batch_size,
-            thresholds={"low-fpr": 0.5},
-        )
+    bino, texts, num_tokens = random_pair_scorer(args)
     device = bino.performer_device
-    story = " ".join(story_corpus(40, seed=3))
-    texts = [story[i * 37 :] for i in range(args.num_texts)]  # distinct texts, each longer than --tokens
-    num_tokens = sum(d.num_tokens for d in bino.score_details(texts[:1])) * len(texts)
 
     def scored_with(panel: bool):
         def score(batch: list[str]):

@@ -114,10 +114,8 @@ def measure(fn, texts, device, repeats: int) -> tuple[list[float], float, int]:
     return scores, best_time, peak
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+def add_pair_arguments(parser: argparse.ArgumentParser) -> None:
+    """The random pair's shape and the texts it scores (shared by bench_panel.py)."""
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--dtype", default="float32")
     parser.add_argument("--layers", type=int, default=2, help="transformer layers per model (0.5B has 24)")
@@ -125,9 +123,11 @@ def main() -> None:
     parser.add_argument("--num-texts", type=int, default=8)
     parser.add_argument("--tokens", type=int, default=250, help="tokens per text (truncation length)")
     parser.add_argument("--batch-size", type=int, default=16)
-    parser.add_argument("--repeats", type=int, default=2)
-    args = parser.parse_args()
 
+
+def random_pair_scorer(args: argparse.Namespace) -> tuple[Binoculars, list[str], int]:
+    """(a scorer of a random pair shaped by `add_pair_arguments`, distinct texts each longer than --tokens,
+    the tokens they hold in all)."""
     with tempfile.TemporaryDirectory() as tmp:
         build_random_pair(Path(tmp), args.layers, args.hidden_size)
         bino = Binoculars(
@@ -139,10 +139,22 @@ def main() -> None:
             batch_size=args.batch_size,
             thresholds={"low-fpr": 0.5},
         )
-    device = bino.performer_device
     story = " ".join(story_corpus(40, seed=3))
-    texts = [story[i * 37 :] for i in range(args.num_texts)]  # distinct texts, each longer than --tokens
+    texts = [story[i * 37 :] for i in range(args.num_texts)]
     num_tokens = sum(d.num_tokens for d in bino.score_details(texts[:1])) * len(texts)
+    return bino, texts, num_tokens
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    add_pair_arguments(parser)
+    parser.add_argument("--repeats", type=int, default=2)
+    args = parser.parse_args()
+
+    bino, texts, num_tokens = random_pair_scorer(args)
+    device = bino.performer_device
 
     ours, our_time, our_peak = measure(bino.compute_score, texts, device, args.repeats)
     naive, naive_time, naive_peak = measure(lambda t: naive_scores(bino, t), texts, device, args.repeats)

@@ -76,7 +76,12 @@ def _env_fields() -> list[tuple[str, object, dataclasses.Field]]:
             ):  # str | list | dict: a list of paths on the command line, anything in YAML
                 annotation = list[str] | None
             help_text = f"[env] {info.description or ''}".strip()
-            fields.append((name, annotation, field(default=info.default, metadata={"help": help_text})))
+            default = info.default
+            if isinstance(default, list):  # e.g. reward_criteria: a dataclass default must not be mutable
+                env_field = field(default_factory=lambda d=default: list(d), metadata={"help": help_text})
+            else:
+                env_field = field(default=default, metadata={"help": help_text})
+            fields.append((name, annotation, env_field))
     return fields
 
 

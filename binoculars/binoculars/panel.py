@@ -21,7 +21,6 @@ reports read the definitions without loading the scorer.
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -106,14 +105,9 @@ def load_criteria_calibration(path: str | Path) -> dict[str, dict[str, Any]]:
     """The `criteria` object of a calibration JSON (written by scripts/calibrate.py since the panel):
     criterion -> {"thresholds": {...}, "scale": ..., "auroc": ..., ...}. A file without it (an older
     calibration) is a ValueError saying to recalibrate."""
-    path = Path(path)
-    try:
-        payload = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise FileNotFoundError(f"calibration file not found: {path}") from None
-    except json.JSONDecodeError as error:
-        raise ValueError(f"calibration file {path} is not valid JSON: {error}") from None
-    criteria = payload.get("criteria") if isinstance(payload, dict) else None
+    from binoculars.utils import _read_calibration  # here: this module stays free of torch
+
+    criteria = _read_calibration(path).get("criteria")
     if not isinstance(criteria, dict):
         raise ValueError(
             f'calibration file {path} has no per-criterion calibration ("criteria"); it was written before '
