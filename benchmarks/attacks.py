@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import dataclasses
 import json
 import math
 import random
@@ -61,6 +62,7 @@ class Scored:
     score: float
     log_ppl: float
     guard: str | None
+    num_tokens: int
 
 
 # --- data --------------------------------------------------------------------------------------------------
@@ -177,10 +179,23 @@ def score_conditions(conditions: dict[str, list[str]], config) -> list[Scored]:
             file=sys.stderr,
         )
         rows += [
-            Scored(condition, i, text, r.reward, r.score, r.log_ppl, r.guard)
+            Scored(condition, i, text, r.reward, r.score, r.log_ppl, r.guard, r.num_tokens)
             for i, (text, r) in enumerate(zip(texts, results, strict=True))
         ]
     return rows
+
+
+def with_threshold(row: Scored, threshold: float, config) -> Scored:
+    """`row` with the reward the environment gives at `threshold` (guards and length term as in score_completions;
+    the default config has no scale)."""
+    from binoculars_env.reward import MIN_REWARD, length_penalty, shaped_reward
+
+    if row.guard is not None:
+        return dataclasses.replace(row, reward=MIN_REWARD)
+    penalty = length_penalty(row.num_tokens, config)
+    return dataclasses.replace(
+        row, reward=shaped_reward(row.score, threshold, config.resolved_scale(), penalty)
+    )
 
 
 # --- the table ---------------------------------------------------------------------------------------------
@@ -302,6 +317,11 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
         "--max-texts", type=int, default=60, help="at most this many AI and human texts (default 60)"
     )
     parser.add_argument(
+        "--max-human-texts",
+        type=int,
+        help="at most this many human texts (default: --max-texts); more give a finer human guard rate",
+    )
+    parser.add_argument(
         "--max-new-tokens",
         type=int,
         default=200,
@@ -313,6 +333,8 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.max_texts < 1:
         parser.error(f"--max-texts must be >= 1, got {args.max_texts}")
+    if args.max_human_texts is not None and args.max_human_texts < 1:
+        parser.error(f"--max-human-texts must be >= 1, got {args.max_human_texts}")
     if args.threshold is not None and not math.isfinite(args.threshold):
         parser.error(f"--threshold must be finite, got {args.threshold}")
     return args
@@ -325,7 +347,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     observer = args.observer or default_scorer_dir()
     performer = args.performer or observer
     human = read_texts(args.human_file) if args.human_file else default_human_texts()
-    human = seeded_subset(human, args.max_texts, args.seed)
+    human = seeded_subset(human, args.max_human_texts or args.max_texts, args.seed)
     if args.ai_file:
         ai = seeded_subset(read_texts(args.ai_file), args.max_texts, args.seed)
     else:
@@ -343,14 +365,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
 
     threshold, how = args.threshold, "given (--threshold)"
-    if threshold is None:
-        clean = score_conditions({k: conditions[k] for k in (CLEAN_AI, CLEAN_HUMAN)}, config(0.0))
+    rows = score_conditions(conditions, config(threshold if threshold is not None else 0.0))
+    if threshold is None:  # the scores do not depend on it: fit it, then recompute every reward with it
         threshold = accuracy_threshold(
-            [r.score for r in clean if r.condition == CLEAN_AI],
-            [r.score for r in clean if r.condition == CLEAN_HUMAN],
+            [r.score for r in rows if r.condition == CLEAN_AI],
+            [r.score for r in rows if r.condition == CLEAN_HUMAN],
         )
         how = "fitted on the clean classes of this run (max TPR - FPR)"
-    rows = score_conditions(conditions, config(threshold))
+        rows = [with_threshold(r, threshold, config(threshold)) for r in rows]
     table = summarise(rows, threshold)
     header = [
         f"Observer `{Path(observer).name}`, performer `{Path(performer).name}`; {len(ai)} AI texts, "

@@ -44,6 +44,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--num-human", type=int, default=60, help="human passages (a seeded sample)")
     parser.add_argument("--num-ai", type=int, default=40, help="SmolLM2 stories (one per held-out prompt)")
     parser.add_argument("--human-file", default=None, help="your human texts instead of the fortunes")
+    parser.add_argument(
+        "--ai-file",
+        default=None,
+        help="AI texts (.txt one per line, .jsonl 'text') instead of generating SmolLM2 stories, e.g. "
+        "benchmarks/attacks.py's attacks_ai_stories.jsonl",
+    )
     parser.add_argument("--seed", type=int, default=0, help="seed of the human sample, prompts and sampling")
     parser.add_argument("--max-new-tokens", type=int, default=160, help="tokens per SmolLM2 story")
     parser.add_argument("--temperature", type=float, default=0.7, help="SmolLM2 sampling temperature")
@@ -75,9 +81,21 @@ def main(argv: list[str] | None = None) -> int:
     if len(prompts) < args.num_ai:
         print(f"real_auroc.py: error: {len(prompts)} held-out prompts, {args.num_ai} asked", file=sys.stderr)
         return 1
-    stories = checkpoint_completions(
-        model, prompts, args.max_new_tokens, args.temperature, args.batch_size, None, args.seed, device="cpu"
-    )
+    if args.ai_file:
+        stories = read_human_file(args.ai_file)[
+            : args.num_ai
+        ]  # the same .txt/.jsonl reader, whoever wrote them
+    else:
+        stories = checkpoint_completions(
+            model,
+            prompts,
+            args.max_new_tokens,
+            args.temperature,
+            args.batch_size,
+            None,
+            args.seed,
+            device="cpu",
+        )
     samples = [LabelledText(t, HUMAN_CLASS) for t in human] + [LabelledText(t, AI_CLASS) for t in stories]
     bino = Binoculars(
         str(model),
@@ -96,7 +114,8 @@ def main(argv: list[str] | None = None) -> int:
     source = {
         "kind": "real-auroc",
         "human": args.human_file or "Debian fortunes (fortune_passages)",
-        "ai": "SmolLM2-135M-Instruct continuations of the env's held-out sample-story prompts",
+        "ai": args.ai_file
+        or "SmolLM2-135M-Instruct continuations of the env's held-out sample-story prompts",
         "seed": args.seed,
         "max_new_tokens": args.max_new_tokens,
         "temperature": args.temperature,

@@ -17,6 +17,7 @@ later calls instant.
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import os
 import shutil
@@ -48,6 +49,7 @@ def smollm2_dir(cache_dir: str | Path | None = None) -> Path:
     """
     target = Path(cache_dir if cache_dir is not None else user_cache_dir()).expanduser() / MODEL_SUBDIR
     if (target / MARKER_NAME).is_file():
+        _drop_gguf_quantization_config(target)
         return target
     if target.exists():
         raise RealModelError(
@@ -126,8 +128,11 @@ def _convert_and_verify(gguf_file: Path, output: Path) -> float:
     source = dict(pretrained_model_name_or_path=gguf_file.parent, gguf_file=gguf_file.name)
     gguf_model = AutoModelForCausalLM.from_pretrained(**source, dtype=torch.float32).eval()
     tokenizer = AutoTokenizer.from_pretrained(**source)
-    # save_pretrained refuses a GGUF-loaded model: copy its weights into a fresh one of the same config.
-    model = AutoModelForCausalLM.from_config(gguf_model.config, dtype=torch.float32)
+    # save_pretrained refuses a GGUF-loaded model: copy its weights into a fresh one of the same config, minus the
+    # GGUF quantization_config (the weights are dequantised; with it, transformers refuses to fine-tune the copy).
+    config = copy.deepcopy(gguf_model.config)
+    del config.quantization_config
+    model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
     missing, unexpected = model.load_state_dict(gguf_model.state_dict(), strict=False)
     if unexpected or set(missing) - {"lm_head.weight"}:
         raise RealModelError(f"GGUF weights do not fit the model: missing {missing}, unexpected {unexpected}")
@@ -148,6 +153,17 @@ def _convert_and_verify(gguf_file: Path, output: Path) -> float:
             f"the converted SmolLM2 differs from the GGUF model (max logit difference {difference})"
         )
     return difference
+
+
+def _drop_gguf_quantization_config(directory: Path) -> None:
+    """Copies made before the fix above kept the GGUF `quantization_config` in config.json (float32 weights all the
+    same): remove it, so the policy can be fine-tuned (transformers refuses "purely quantized models")."""
+    config_path = directory / "config.json"
+    config = json.loads(config_path.read_text())
+    if config.get("quantization_config", {}).get("quant_method") == "gguf":
+        del config["quantization_config"]
+        config_path.write_text(json.dumps(config, indent=2) + "\n")
+        print(f"removed the stale GGUF quantization_config from {config_path}", file=sys.stderr)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -75,13 +75,14 @@ def _env_fields() -> list[tuple[str, object, dataclasses.Field]]:
                 name == "data_files"
             ):  # str | list | dict: a list of paths on the command line, anything in YAML
                 annotation = list[str] | None
-            help_text = f"[env] {info.description or ''}".strip()
-            default = info.default
-            if isinstance(default, list):  # e.g. reward_criteria: a dataclass default must not be mutable
-                env_field = field(default_factory=lambda d=default: list(d), metadata={"help": help_text})
-            else:
-                env_field = field(default=default, metadata={"help": help_text})
-            fields.append((name, annotation, env_field))
+            # argparse %-formats help strings: a literal % in a docstring must be doubled
+            help_text = f"[env] {info.description or ''}".strip().replace("%", "%%")
+            default = (
+                {"default_factory": info.default_factory}
+                if info.default_factory is not None
+                else {"default": info.default}
+            )
+            fields.append((name, annotation, field(**default, metadata={"help": help_text})))
     return fields
 
 

@@ -17,6 +17,8 @@ Scores are checkpointed as they are computed in results/calibration_data.scores.
 is deleted once the report is written). Output paths, models and data are checked before anything slow starts.
 Point the environment's `calibration_file` (or `Binoculars(thresholds=...)`) at the JSON; it reads
 `thresholds["accuracy"]` and `thresholds["low-fpr"]` (the latter only when the sample supports --low-fpr-target).
+With at least 20 human texts the JSON also holds `profile_bands`, the human-profile bands (binoculars_env.profile)
+fitted on the human class, which the reward then uses instead of the shipped ones.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from binoculars import DEFAULT_OBSERVER, DEFAULT_PERFORMER, FALCON_7B_THRESHOLDS
 from binoculars.calibration import (
     DEFAULT_LOW_FPR_TARGET,
     DEFAULT_TARGET_FPRS,
+    HUMAN_CLASS,
     CheckpointError,
     LabelledText,
     ScoreCheckpoint,
@@ -515,6 +518,7 @@ def main(argv: list[str] | None = None) -> int:
         report["criteria"] = criteria_report(chosen, scores, args.target_fpr, args.low_fpr_target)
     except CalibrationDataError as error:  # e.g. every text of one class scored NaN
         return fail(error)
+    report |= profile_bands_entry([s.text for s in chosen if s.label == HUMAN_CLASS])
     json_path, png_path = write_report(report, json_path)
     criteria_png = criteria_plot_path_for(json_path)
     plot_criteria_roc(report, criteria_png)
@@ -523,6 +527,21 @@ def main(argv: list[str] | None = None) -> int:
     print_criteria(report)
     print(f"wrote {json_path}, {png_path} and {criteria_png}")
     return 0
+
+
+def profile_bands_entry(human_texts: list[str]) -> dict:
+    """`{"profile_bands": …}` fitted on the human texts, or {} (with a note) when there are too few."""
+    from binoculars_env.profile import MIN_FIT_TEXTS, STATISTICS, fit_bands
+
+    if len(human_texts) < MIN_FIT_TEXTS:
+        print(
+            f"note: no profile_bands written ({len(human_texts)} human texts, {MIN_FIT_TEXTS} needed); "
+            "the reward keeps the shipped bands",
+            file=sys.stderr,
+        )
+        return {}
+    bands = fit_bands(human_texts)
+    return {"profile_bands": {name: list(bands[name]) for name in STATISTICS}}
 
 
 def unfinished(checkpoint: ScoreCheckpoint, total: int) -> str:

@@ -213,6 +213,14 @@ def test_cli_calibrates_separable_jsonl_and_every_number_checks_out(
     assert load_thresholds(output) == report["thresholds"]
     assert load_scale(output) == report["scale"] == pytest.approx(pooled_std_by_statistics(report), rel=1e-12)
     assert set(report["thresholds"]) == {"accuracy", "low-fpr"}
+    # 20 human texts: the human-profile bands fitted on exactly them, which the reward then reads
+    from binoculars_env.profile import STATISTICS, fit_bands
+    from binoculars_env.reward import RewardConfig
+
+    human = [s["text"] for s in report["samples"] if s["label"] == HUMAN_CLASS]
+    expected = fit_bands(human)
+    assert report["profile_bands"] == {name: list(expected[name]) for name in STATISTICS}
+    assert RewardConfig(calibration_file=str(output)).resolved_bands() == expected
     png = output.with_suffix(".png")
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     from matplotlib.image import imread

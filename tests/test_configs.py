@@ -6,7 +6,7 @@ committed by scripts/derive_configs.sh --in-place, for the three-process workflo
 and check what its config classes cannot: that every env block names `binoculars-env` and only passes arguments the
 real environment package accepts, that the scorer sits where the layout says, that eval serves the validation
 prompts, and that configs/binoculars' generated files were generated from the current rl.toml and agree with it.
-Validation by prime-rl itself is the opt-in scripts/validate_configs_with_prime_rl.sh (see docs/prime-rl.md).
+Validation by prime-rl itself is the opt-in scripts/validate_configs_with_prime_rl.sh (see docs/primerl.md).
 The scripts' tests run them against a stub prime-rl (a fake `uv` on PATH, see `stub_prime_rl`), not prime-rl.
 """
 
@@ -23,6 +23,7 @@ from pathlib import Path
 
 import pytest
 import verifiers.v1 as vf
+from binoculars_env.classic import load_environment
 from binoculars_env.data import DataConfig
 from binoculars_env.reward import RewardConfig
 
@@ -99,7 +100,9 @@ def legacy_args_as_env_block(args: dict) -> dict:
     """Map classic `load_environment` arguments onto the v1 taskset config (the design gives both the same names):
     data settings become taskset fields, scorer/reward settings task fields. Raises on a name neither knows."""
     default = resolved_env({"taskset": {"id": ENV_ID}})
-    data_fields = own_fields(type(default.taskset), vf.TasksetConfig) - {"split"}  # `split` is v1's selector
+    data_fields = own_fields(
+        type(default.taskset), vf.TasksetConfig
+    )  # incl. `split`, an argument of both stacks
     reward_fields = own_fields(type(default.taskset.task), vf.TaskConfig)
     unknown = set(args) - data_fields - reward_fields
     if unknown:
@@ -173,8 +176,10 @@ def test_unknown_env_arguments_are_rejected():
     typo = {**legacy["args"], "min_token": 16}
     with pytest.raises(ValueError, match="min_token"):
         check_env_part({"legacy": {**legacy, "args": typo}})
-    with pytest.raises(ValueError, match="split"):  # v1's selector is no classic argument
-        check_env_part({"legacy": {**legacy, "args": {**legacy["args"], "split": "eval"}}})
+    with pytest.raises(ValueError, match="split"):
+        check_env_part({"legacy": {**legacy, "args": {**legacy["args"], "split": "validation"}}})
+    with pytest.raises(ValueError, match="split"):  # the classic env checks it itself too
+        load_environment(split="validation")
     env = sources(load("binoculars-v1"), "train")[0]["env"]
     with pytest.raises(ValueError, match="min_token"):
         resolved_env(
@@ -224,7 +229,9 @@ def grpo_settings(dirname: str) -> dict:
         "group_size": orch["group_size"],
         "renderer": orch["renderer"],
         "train_sampling": orch["train"]["sampling"],
-        "eval": {k: v for k, v in orch["eval"].items() if k != "source"},
+        # thinking is switched off per version (see test_eval_requests_switch_thinking_off_at_the_top_level_…)
+        "eval": {k: v for k, v in orch["eval"].items() if k != "source"}
+        | {"sampling": {k: v for k, v in orch["eval"]["sampling"].items() if k != "extra_body"}},
         "optim": rl["trainer"]["optim"],
         "loss": rl["trainer"]["loss"],
         "ckpt": rl["ckpt"],
@@ -238,8 +245,39 @@ def test_layouts_differ_only_in_placement():
         assert grpo_settings(dirname) == reference, dirname
     assert reference["model"] == "Qwen/Qwen3-0.6B"
     assert reference["renderer"] == {"name": "qwen3", "enable_thinking": False}
-    assert reference["eval"]["sampling"]["extra_body"]["chat_template_kwargs"] == {"enable_thinking": False}
     assert reference["batch_size"] % reference["group_size"] == 0
+
+
+@pytest.mark.parametrize("dirname", sorted(LAYOUTS))
+def test_eval_requests_switch_thinking_off_at_the_top_level_of_the_request(dirname):
+    """Qwen3 thinks unless a chat request carries `chat_template_kwargs = {enable_thinking = false}` at its top
+    level. v0.8.0's eval goes through verifiers' classic OpenAI client, which sends `extra_body`'s keys at the top
+    level. prime-rl main's (verifiers a60a606's chat dialect, `apply_overrides`) copies the eval sampling dict into
+    the request as it is, so `extra_body` would arrive as a literal key that vLLM ignores; the eval source's agent
+    sampling is merged into that dict key by key (verifiers `Env._episode_agents`), so its `chat_template_kwargs`
+    arrives at the top level. The real request is checked by scripts/check_primerl.sh --version main."""
+    version = LAYOUTS[dirname][0]
+    orchestrator = load(dirname)["orchestrator"]
+    off = {"enable_thinking": False}
+    for source in sources(orchestrator, "eval"):
+        if version == "v0.8.0":
+            assert orchestrator["eval"]["sampling"]["extra_body"]["chat_template_kwargs"] == off
+        else:
+            assert (
+                "extra_body" not in orchestrator["eval"]["sampling"]
+            )  # it would reach vLLM as a literal key
+            # prime-rl writes the agent's unset sampling fields out as null, and nulls replace the eval's own
+            # values in that merge: the agent sampling repeats the eval sampling's temperature and token cap
+            sampling = orchestrator["eval"]["sampling"]
+            agent = resolved_env(source["env"]).agent
+            assert agent.sampling.model_dump(exclude_none=True) == {
+                "temperature": sampling["temperature"],
+                "max_tokens": sampling["max_completion_tokens"],
+                "chat_template_kwargs": off,
+            }
+    for source in sources(orchestrator, "train"):  # training renders prompts itself: thinking off there
+        assert orchestrator["renderer"]["enable_thinking"] is False
+        assert "sampling" not in source.get("env", {}).get("agent", {})
 
 
 def missing(expected, actual, path: str = "") -> list[str]:
@@ -291,11 +329,28 @@ def test_generated_files_agree_with_the_single_launch():
         (source,) = sources(orch, split)
         # the env server runs what the orchestrator's source names, plus what `rl` adds to a legacy source
         assert server["legacy"] == source["legacy"]
-        # prime-rl caps the replies of train sources only (OrchestratorConfig: legacy.extra_env_kwargs)
-        cap = {"max_seq_len": rl["seq_len"]} if split == "train" else {}
-        assert server["legacy"]["extra_env_kwargs"] == cap
+        # prime-rl caps train sources at seq_len (OrchestratorConfig.resolve_env_config); rl.toml caps eval alike
+        assert server["legacy"]["extra_env_kwargs"] == {"max_seq_len": rl["seq_len"]}
         assert server["serve"] == {"address": f"tcp://127.0.0.1:{port}", "pool": source["serve"]["pool"]}
         assert orch["env_server_base_port"] + ("train", "eval").index(split) == port
+
+
+@pytest.mark.parametrize("dirname", [d for d, layout in LAYOUTS.items() if layout[0] == "v0.8.0"])
+def test_v080_env_servers_cap_sequences_at_the_trainers_seq_len(dirname):
+    """prime-rl v0.8.0 adds `max_seq_len = seq_len` to the legacy kwargs of train sources only; an eval source
+    without it runs uncapped, unlike the trainer. Every v0.8.0 eval source sets it, and configs/binoculars' derived
+    env-server files agree with its trainer file."""
+    rl = load(dirname)
+    for source in sources(rl, "eval"):
+        assert source["legacy"]["extra_env_kwargs"] == {"max_seq_len": rl["seq_len"]}
+    for service in sorted((CONFIGS / dirname).glob("*/rl.toml")):
+        variant = tomllib.loads(service.read_text())
+        for source in sources(variant, "eval"):
+            assert source["legacy"]["extra_env_kwargs"] == {"max_seq_len": variant["seq_len"]}, service
+    if dirname == "binoculars":
+        trainer = load(dirname, "train")["model"]["seq_len"]
+        for name in ("env-train", "env-eval"):
+            assert load(dirname, name)["legacy"]["extra_env_kwargs"]["max_seq_len"] == trainer, name
 
 
 def write_stories(path: Path, tag: str, count: int) -> Path:
@@ -304,30 +359,55 @@ def write_stories(path: Path, tag: str, count: int) -> Path:
     return path
 
 
-@pytest.mark.parametrize("dirname", ["binoculars", "binoculars-v1"])
-def test_eval_source_serves_validation_prompts(dirname, tmp_path):
-    """With local train/validation files in place of the hub dataset, the eval source's prompts all come from the
-    validation file and the train source's from the train file. prime-rl v0.8.0's legacy bridge serves an env's
-    *train* split (`get_dataset()`), so its eval source points the train split at validation; main's v1
-    taskset selects with `split`."""
-    data_files = {
-        "train": str(write_stories(tmp_path / "train.jsonl", "TRAIN", 6)),
-        "validation": str(write_stories(tmp_path / "validation.jsonl", "VALIDATION", 6)),
-    }
+def served_by_legacy_bridge(env) -> list[str]:
+    """The story beginnings prime-rl v0.8.0's env server serves for a classic env: verifiers d30a3f48
+    (v1/legacy.py, LegacyEnvServer.__init__) serves `get_dataset()` and, on a ValueError, `get_eval_dataset()`."""
+    try:
+        rows = env.get_dataset()
+    except ValueError:
+        rows = env.get_eval_dataset()
+    return [row["info"]["story_beginning"] for row in rows]
+
+
+def served_prompts(part: dict, data_files, counts: dict) -> list[str]:
+    """The story beginnings a source's env server serves with `data_files` in place of the hub dataset."""
+    if "legacy" in part:
+        args = {k: v for k, v in part["legacy"]["args"].items() if k != "dataset_name"}
+        return served_by_legacy_bridge(load_environment(**{**args, **counts, "data_files": data_files}))
+    taskset = {k: v for k, v in part["env"]["taskset"].items() if k != "dataset_name"}
+    block = {**part["env"], "taskset": {**taskset, **counts, "data_files": data_files}}
+    return [task.data.beginning for task in vf.load_taskset(resolved_env(block).taskset)]
+
+
+@pytest.mark.parametrize("form", ["mapping", "single file"])
+@pytest.mark.parametrize("dirname", sorted(LAYOUTS))
+def test_sources_serve_their_split_with_either_form_of_local_data(dirname, form, tmp_path):
+    """`data_files` as a {train, validation} mapping: the eval source serves only validation stories, the train
+    source only train stories. As a single file: eval serves a held-out slice of num_eval_examples stories and
+    training never sees them. Both through the env server of the layout's prime-rl version (v0.8.0: the legacy
+    bridge's dataset rule; main: the v1 taskset)."""
+    if form == "mapping":
+        data_files = {
+            "train": str(write_stories(tmp_path / "train.jsonl", "TRAIN", 8)),
+            "validation": str(write_stories(tmp_path / "validation.jsonl", "VALIDATION", 8)),
+        }
+    else:
+        data_files = str(write_stories(tmp_path / "stories.jsonl", "STORY", 12))
     rl = load(dirname)
-    for split, tag in (("train", "TRAIN"), ("eval", "VALIDATION")):
-        (source,) = sources(rl, split)
-        part = env_part(source)
-        if "legacy" in part:
-            args = {k: v for k, v in part["legacy"]["args"].items() if k != "dataset_name"}
-            block = legacy_args_as_env_block({**args, "data_files": data_files})
-            block["taskset"]["split"] = "train"  # what the v0.8.0 bridge serves, train and eval source alike
-        else:
-            block = {**part["env"], "taskset": {**part["env"]["taskset"], "data_files": data_files}}
-            del block["taskset"]["dataset_name"]
-        tasks = list(vf.load_taskset(resolved_env(block).taskset))
-        assert len(tasks) == 6
-        assert all(task.data.beginning.startswith(f"{tag} story") for task in tasks), split
+    ((train_source,), (eval_source,)) = sources(rl, "train"), sources(rl, "eval")
+    # one file: training skips exactly the stories eval holds out only if both sources cut the same slice
+    train_data, eval_data = (check_env_part(env_part(s)).taskset for s in (train_source, eval_source))
+    assert (train_data.num_eval_examples, train_data.seed) == (eval_data.num_eval_examples, eval_data.seed)
+    counts = {"num_train_examples": 6, "num_eval_examples": 4}
+    train = served_prompts(env_part(train_source), data_files, counts)
+    evaluation = served_prompts(env_part(eval_source), data_files, counts)
+    assert (len(train), len(evaluation)) == (6, 4)
+    if form == "mapping":
+        assert all(p.startswith("TRAIN story") for p in train)
+        assert all(p.startswith("VALIDATION story") for p in evaluation)
+    else:
+        assert not set(train) & set(evaluation)
+        assert len(set(train)) == 6 and len(set(evaluation)) == 4
 
 
 # A stand-in for prime-rl's `uv run rl @ RL_TOML --dry-run`, built from its sources (v0.8.0 and 559b447,

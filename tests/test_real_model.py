@@ -29,6 +29,7 @@ def test_a_verified_copy_is_returned_without_downloading(monkeypatch, tmp_path):
     model = tmp_path / MODEL_SUBDIR
     model.mkdir(parents=True)
     (model / MARKER_NAME).write_text("{}")
+    (model / "config.json").write_text("{}")
     monkeypatch.setattr(real_model, "_download_gguf", lambda *_: pytest.fail("downloaded despite the marker"))
     assert smollm2_dir(tmp_path) == model
 
@@ -38,11 +39,22 @@ def test_the_cli_prints_the_directory_and_fails_with_one_line(tmp_path):
     model.mkdir(parents=True)
     command = [sys.executable, "-m", "binoculars_rl.real_model", "--cache-dir"]
     (model / MARKER_NAME).write_text("{}")
+    (model / "config.json").write_text("{}")
     done = subprocess.run([*command, str(tmp_path)], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == str(model)
     (model / MARKER_NAME).unlink()
     failed = subprocess.run([*command, str(tmp_path)], capture_output=True, text=True)
     assert failed.returncode == 1 and failed.stderr.startswith("error: ") and "delete it" in failed.stderr
+
+
+def test_a_cached_copy_with_the_stale_gguf_quantization_config_is_repaired(tmp_path):
+    model_dir = tmp_path / MODEL_SUBDIR
+    model_dir.mkdir(parents=True)
+    (model_dir / MARKER_NAME).write_text("{}")
+    stale = {"architectures": ["LlamaForCausalLM"], "quantization_config": {"quant_method": "gguf"}}
+    (model_dir / "config.json").write_text(json.dumps(stale))
+    assert smollm2_dir(tmp_path) == model_dir
+    assert json.loads((model_dir / "config.json").read_text()) == {"architectures": ["LlamaForCausalLM"]}
 
 
 def test_a_directory_without_the_marker_is_refused(tmp_path):
@@ -72,6 +84,7 @@ def test_smollm2_is_a_verified_float32_llama_directory_and_cached():
     config = json.loads((path / "config.json").read_text())
     assert config["architectures"] == ["LlamaForCausalLM"] and config["dtype"] == "float32"
     assert config["vocab_size"] == 49152 and config["tie_word_embeddings"]
+    assert "quantization_config" not in config  # dequantised float32 weights: a policy GRPO can fine-tune
 
     started = time.perf_counter()
     assert smollm2_dir() == path

@@ -7,26 +7,32 @@ them once per group and the group is scored in one batched call.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, get_args
 
 import verifiers as vf
 
 from binoculars_env.batching import score_group
-from binoculars_env.data import DataConfig, StoryPrompt, load_story_prompts
+from binoculars_env.data import DataConfig, Split, StoryPrompt, load_story_prompts
 from binoculars_env.ensemble import check_ensemble
 from binoculars_env.reward import METRIC_NAMES, RewardConfig, completion_text
 
 ENV_ID = "binoculars-env"
 
 
-def load_environment(**args: Any) -> vf.SingleTurnEnv:
+def load_environment(split: Split | None = None, **args: Any) -> vf.SingleTurnEnv:
     """A SingleTurnEnv rewarding story continuations that Binoculars judges human-written.
 
     Arguments are the fields of `DataConfig` (story source, splits, prompt shape) and `RewardConfig` (scorer
     pair, threshold, guards, length term, scoring service) by name, with their defaults; an unknown name is a
     `TypeError`, a bad value pydantic's `ValidationError`. Datasets are built lazily and the scorer loads on
     the first reward call.
+
+    `split` (v1's taskset selector, same name): None gives the env both datasets; `"train"` or `"eval"` gives it
+    only that one. prime-rl v0.8.0's legacy bridge serves an env's train dataset and, when the env has none, its
+    eval dataset, so its eval sources pass `split="eval"`.
     """
+    if split is not None and split not in get_args(Split):
+        raise ValueError(f"split must be one of {get_args(Split)} or None, got {split!r}")
     if not hasattr(vf, "SingleTurnEnv"):
         raise ImportError(
             f"verifiers {vf.__version__} has no classic stack (vf.SingleTurnEnv); binoculars-env serves it "
@@ -45,11 +51,11 @@ def load_environment(**args: Any) -> vf.SingleTurnEnv:
     from binoculars_env.classic_rubric import BinocularsRubric
 
     return vf.SingleTurnEnv(
-        dataset=lambda: build_dataset(data_config, "train"),
-        eval_dataset=lambda: build_dataset(data_config, "eval"),
+        dataset=(lambda: build_dataset(data_config, "train")) if split in (None, "train") else None,
+        eval_dataset=(lambda: build_dataset(data_config, "eval")) if split in (None, "eval") else None,
         rubric=BinocularsRubric(group_reward_functions(reward_config)),
         env_id=ENV_ID,
-        env_args=args,
+        env_args={**args, **({"split": split} if split is not None else {})},
     )
 
 

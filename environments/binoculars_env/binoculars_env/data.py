@@ -6,6 +6,7 @@ given as `data_files` go through the same streaming path. Everything is determin
 
 from __future__ import annotations
 
+import logging
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +24,7 @@ INSTRUCTION = (
 _FORMATS = {".json": "json", ".jsonl": "json", ".parquet": "parquet"}
 _SENTENCE_END = re.compile(r"[.!?]+[\"'”’]?(?=\s|$)")
 _WORD = re.compile(r"\S+")
+logger = logging.getLogger(__name__)
 
 Split = Literal["train", "eval"]
 DataFiles = str | list[str] | dict[str, str | list[str]]
@@ -108,6 +110,15 @@ def _story_stream(config: DataConfig, split: Split) -> list[str]:
     holdout = available is not None and config.eval_split not in available
     if holdout:  # one local split: eval is a seeded hold-out carved from the front of the shuffled stream
         split_name = config.train_split
+        logger.info(
+            "data_files is one split (%r, no %r): eval prompts are the first num_eval_examples=%d stories of its "
+            "seed-%d shuffle, training prompts the stories after them; loading %s prompts",
+            split_name,
+            config.eval_split,
+            config.num_eval_examples,
+            config.seed,
+            split,
+        )
     if available is not None and split_name not in available:
         raise ValueError(f"data_files has no {split_name!r} split (it has {sorted(available)})")
 

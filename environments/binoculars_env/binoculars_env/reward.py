@@ -2,7 +2,7 @@
 
     reward = clip((score - threshold) / scale - length_weight * shortfall, -2, 2)
 
-`score` is the Binoculars score of the completion's plain text (higher looks more human), `threshold` the
+`score` is the Binoculars score of the completion's canonical form (higher looks more human), `threshold` the
 detector's decision boundary, `shortfall` how far the text falls short of `length_target_tokens` (0..1).
 `scale` is the calibrated spread of the scores (`scale`, else the calibration file's, see
 `RewardConfig.resolved_scale`); without one the score margin is not divided (as if scale were 1). The length
@@ -13,6 +13,15 @@ tokens, a non-finite score, text whose performer log-perplexity is above `max_lo
 perplexity, and high perplexity fools Binoculars into "human"), and repetitive text (distinct-2 below
 `min_distinct_2`). Guards that read the text read the span the scorer scored (its first `max_token_observed`
 tokens), never a tail the detector did not see.
+
+Defenses against surface attacks (each a knob, default on; docs/attacks.md measures them):
+- the detector scores the completion's canonical form (`binoculars_env.canonical`: NFKC, invisible characters
+  removed, look-alike letters mapped to Latin, emoji removed, punctuation runs collapsed, abnormal case and
+  misspelled words fixed; `canonical_steps`), and a completion farther than `max_obfuscation` (edit distance per
+  character) from its canonical form gets the guard `obfuscated`;
+- a completion whose canonical form falls outside the human profile (`binoculars_env.profile`: non-ASCII letters,
+  capitals, punctuation, function words, misspellings, foreign-language sentences; bands fitted on human text)
+  gets the guard `profile:<statistic>`.
 
 `reward_criteria` / `ensemble` optionally reward several detectors of the panel at once (`ensemble.py`): the
 margin (score - threshold) / scale is then the min (or mean) of each rewarded criterion's calibrated margin. The
@@ -26,7 +35,7 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -35,7 +44,9 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from binoculars.defaults import DEFAULT_OBSERVER, DEFAULT_PERFORMER
 from binoculars.panel import PANEL_CRITERIA, PanelScores
+from binoculars_env.canonical import CANONICAL_STEPS, canonical_form, obfuscation
 from binoculars_env.ensemble import BINOCULARS_ONLY, RewardCriteria, reward_margin
+from binoculars_env.profile import STATISTICS, Bands, bands_from_json, load_bands, outside_band, text_profile
 from binoculars_env.remote_scorer import RemoteScorerSpec, get_remote_scorer
 from binoculars_env.scorer_pool import ScorerSpec, get_scorer
 
@@ -78,7 +89,7 @@ class RewardConfig(BaseModel):
     use_calibrated_scale: bool = True
     """Use the `scale` written into `calibration_file` by scripts/calibrate.py when `scale` is None; False keeps
     the unscaled reward with a calibration file. Files written before calibration had a scale have none."""
-    reward_criteria: RewardCriteria = BINOCULARS_ONLY
+    reward_criteria: RewardCriteria = Field(default_factory=lambda: list(BINOCULARS_ONLY))
     """Detectors the reward pays for fooling (`binoculars`, `fast_detectgpt`, `log_rank`, `log_likelihood`,
     `entropy`); more than Binoculars needs a `calibration_file` with per-criterion calibration (see
     `binoculars_env.ensemble`)."""
@@ -93,6 +104,22 @@ class RewardConfig(BaseModel):
     """Repetition guard: completions whose distinct-2 (unique / all whitespace-separated word bigrams) is
     below it get -2 (repeating a phrase is a cheap way to look human to Binoculars). Text with fewer than two
     words has distinct-2 0. None disables it."""
+    canonical_steps: list[str] = Field(default_factory=lambda: list(CANONICAL_STEPS))
+    """Steps of the canonical form the detector scores instead of the raw completion (binoculars_env.canonical:
+    `nfkc`, `invisible`, `confusables`, `emoji`, `punctuation`, `case`, `spelling`); [] scores the raw text."""
+    max_obfuscation: float | None = Field(0.03, ge=0)
+    """Guard `obfuscated`: completions farther than this from their canonical form (character edit distance per
+    character, whitespace ignored) get -2. Human prose: 99% of Debian fortunes passages are below 0.03 (ALL-CAPS
+    passages are above). None disables it."""
+    profile_statistics: list[str] = Field(default_factory=lambda: list(STATISTICS))
+    """Human-profile guard `profile:<statistic>`: these statistics (binoculars_env.profile) of the canonical text
+    must lie inside their human bands; [] disables the guard."""
+    profile_bands_file: str | None = None
+    """JSON with a `profile_bands` object (scripts/profile_bands.py, or a calibration file); None: the
+    `calibration_file`'s bands when it has them, else the bands shipped with the package (fortunes prose)."""
+    language: str = "en"
+    """ISO 639-1 code of the prompts' language: sentences confidently in another language count against the
+    `foreign_language_share` band."""
     length_target_tokens: int = Field(64, ge=1)
     """Completions shorter than this lose up to `length_weight` (linearly, 0 at the target)."""
     length_weight: float = Field(0.5, ge=0)
@@ -110,6 +137,22 @@ class RewardConfig(BaseModel):
     scorer_max_retries: int = Field(3, ge=0)
     """`scorer_url` only: retries (exponential backoff) of a request that timed out or found the service
     down or busy; then the reward call raises, never a default reward."""
+
+    @field_validator("canonical_steps")
+    @classmethod
+    def _known_steps(cls, steps: list[str]) -> list[str]:
+        unknown = sorted(set(steps) - set(CANONICAL_STEPS))
+        if unknown:
+            raise ValueError(f"unknown canonical steps {unknown}; known: {list(CANONICAL_STEPS)}")
+        return steps
+
+    @field_validator("profile_statistics")
+    @classmethod
+    def _known_statistics(cls, statistics: list[str]) -> list[str]:
+        unknown = sorted(set(statistics) - set(STATISTICS))
+        if unknown:
+            raise ValueError(f"unknown profile statistics {unknown}; known: {list(STATISTICS)}")
+        return statistics
 
     @field_validator("scorer_device")
     @classmethod
@@ -159,6 +202,16 @@ class RewardConfig(BaseModel):
             return calibrated_scale(self.calibration_file)
         return None
 
+    def resolved_bands(self) -> Bands:
+        """`profile_bands_file`'s bands, else the calibration file's (when it has them), else the shipped ones."""
+        if self.profile_bands_file is not None:
+            return load_bands(self.profile_bands_file)
+        if self.calibration_file is not None:
+            bands = calibrated_bands(self.calibration_file)
+            if bands is not None:
+                return bands
+        return load_bands(None)
+
     def reward_settings(self) -> RewardConfig:
         """Just these fields (drops what a subclass such as the v1 task config adds): a hashable cache key."""
         return RewardConfig.model_validate(self.model_dump(include=set(RewardConfig.model_fields)))
@@ -189,10 +242,30 @@ def calibrated_scale(calibration_file: str) -> float | None:
     return load_scale(Path(calibration_file))
 
 
-def shaped_reward(margin: float, length_penalty: float) -> float:
-    """clip(margin - length_penalty, -2, 2), the margin being (score - threshold) / scale (scale None: no
-    division) or an ensemble's (`ensemble.reward_margin`). Finite inputs only (the guards keep NaN away:
-    max(-2, min(2, nan)) would be +2)."""
+@lru_cache(maxsize=32)
+def calibrated_bands(calibration_file: str) -> Bands | None:
+    """The `profile_bands` of a calibration JSON; None when it has none (files from before the profile guard)."""
+    import json
+
+    payload = json.loads(Path(calibration_file).read_text())
+    return bands_from_json(payload, calibration_file) if "profile_bands" in payload else None
+
+
+def length_penalty(num_tokens: int, config: RewardConfig) -> float:
+    """length_weight * shortfall: how far `num_tokens` falls short of `length_target_tokens` (0..1), weighted."""
+    return config.length_weight * max(0.0, 1.0 - num_tokens / config.length_target_tokens)
+
+
+def shaped_reward(score: float, threshold: float, scale: float | None, length_penalty: float) -> float:
+    """clip((score - threshold) / scale - length_penalty, -2, 2); scale None: no division. Finite inputs only
+    (the guards keep NaN away: max(-2, min(2, nan)) would be +2)."""
+    margin = score - threshold if scale is None else (score - threshold) / scale
+    return clipped_reward(margin, length_penalty)
+
+
+def clipped_reward(margin: float, length_penalty: float) -> float:
+    """clip(margin - length_penalty, -2, 2): the reward from its margin ((score - threshold) / scale, or an
+    ensemble's, `ensemble.reward_margin`). Finite inputs only."""
     return min(MAX_REWARD, max(MIN_REWARD, margin - length_penalty))
 
 
@@ -211,7 +284,11 @@ class RewardResult:
     """The detector calls it AI-generated (score < threshold)."""
     guard: str | None
     """The guard that set the reward to -2 (`empty`, `unscorable`, `too_short`, `non_finite`, `disfluent`,
-    `repetitive`), else None."""
+    `repetitive`, `obfuscated`, `profile:<statistic>`), else None."""
+    obfuscation: float = 0.0
+    """Edit distance per character between the completion and its canonical form (the text scored)."""
+    profile: dict[str, float] = field(default_factory=dict)
+    """The human-profile statistics of the scored canonical span (binoculars_env.profile); {} when empty."""
     panel: PanelScores | None = None
     """The other detectors' criteria (`binoculars.panel`); None when the text was not scored or the scorer
     reported no panel."""
@@ -230,6 +307,8 @@ class RewardResult:
             "distinct_2": self.distinct_2,
             "flagged_as_ai": float(self.flagged_as_ai),
             "guard_failed": float(self.guard is not None),
+            "obfuscation": self.obfuscation,
+            **{name: self.profile.get(name, 0.0) for name in STATISTICS},
             **{name: finite(getattr(self.panel, name, math.nan)) for name in PANEL_CRITERIA},
         }
 
@@ -277,8 +356,10 @@ def score_completions(texts: list[str], config: RewardConfig) -> list[RewardResu
         raise TypeError("score_completions takes a list of texts, got one str; pass [text]")
     threshold = config.resolved_threshold()
     scale = config.resolved_scale()
+    bands = config.resolved_bands() if config.profile_statistics else None
     plain = [strip_think(text) for text in texts]
-    to_score = sorted({text for text in plain if text})
+    canonical = [canonical_form(text, config.canonical_steps) for text in plain]
+    to_score = sorted({text for text in canonical if text})
     scorer = (
         get_remote_scorer(config.remote_scorer_spec())
         if config.scorer_url is not None
@@ -286,17 +367,23 @@ def score_completions(texts: list[str], config: RewardConfig) -> list[RewardResu
     )
     details = dict(zip(to_score, scorer.score_details(to_score), strict=True))
     results = []
-    for text in plain:
+    for raw, text in zip(plain, canonical, strict=True):
         if not text:
             nan = float("nan")
             results.append(RewardResult(MIN_REWARD, nan, nan, nan, 0, 0.0, False, "empty"))
             continue
         d = details[text]
-        distinct = distinct_2(scored_span(text, d))
+        span = scored_span(text, d)
+        distinct = distinct_2(span)
+        distance = obfuscation(raw, text)
+        profile = text_profile(span, config.language)
         margin = reward_margin(d, config, threshold, scale)
-        guard = _guard(d, distinct, config) or (None if math.isfinite(margin) else "non_finite")
-        shortfall = max(0.0, 1.0 - d.num_tokens / config.length_target_tokens)
-        reward = MIN_REWARD if guard else shaped_reward(margin, config.length_weight * shortfall)
+        guard = (
+            _guard(d, distinct, config)
+            or _surface_guard(distance, profile, bands, config)
+            or (None if math.isfinite(margin) else "non_finite")
+        )
+        reward = MIN_REWARD if guard else clipped_reward(margin, length_penalty(d.num_tokens, config))
         results.append(
             RewardResult(
                 reward=reward,
@@ -307,6 +394,8 @@ def score_completions(texts: list[str], config: RewardConfig) -> list[RewardResu
                 distinct_2=distinct,
                 flagged_as_ai=d.score < threshold,
                 guard=guard,
+                obfuscation=distance,
+                profile=profile,
                 panel=d.panel,
             )
         )
@@ -334,6 +423,18 @@ def _guard(d: ScoreDetails, distinct: float, config: RewardConfig) -> str | None
         return "disfluent"
     if config.min_distinct_2 is not None and distinct < config.min_distinct_2:
         return "repetitive"
+    return None
+
+
+def _surface_guard(
+    distance: float, profile: dict[str, float], bands: Bands | None, config: RewardConfig
+) -> str | None:
+    if config.max_obfuscation is not None and distance > config.max_obfuscation:
+        return "obfuscated"
+    if bands is not None:
+        outside = outside_band(profile, bands, config.profile_statistics)
+        if outside is not None:
+            return f"profile:{outside}"
     return None
 
 

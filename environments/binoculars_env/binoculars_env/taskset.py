@@ -8,12 +8,10 @@ Concurrent rollouts' reward calls are scored together by one shared scorer (see 
 
 from __future__ import annotations
 
-from typing import Literal
-
 import verifiers.v1 as vf
 
 from binoculars_env.batching import batcher_for
-from binoculars_env.data import DataConfig, load_story_prompts
+from binoculars_env.data import DataConfig, Split, load_story_prompts
 from binoculars_env.ensemble import check_ensemble
 from binoculars_env.reward import RewardConfig, RewardResult
 
@@ -51,7 +49,7 @@ class BinocularsTask(vf.Task[StoryData, vf.State, BinocularsTaskConfig]):
 class BinocularsTasksetConfig(DataConfig, vf.TasksetConfig):
     """Story source and prompt settings, under `--env.taskset.*` (see `DataConfig`)."""
 
-    split: Literal["train", "eval"] = "train"
+    split: Split = "train"
     """Which prompts to serve: `train` (from `train_split`) or `eval` (from `eval_split`)."""
     task: BinocularsTaskConfig = BinocularsTaskConfig()
 

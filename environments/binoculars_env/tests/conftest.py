@@ -12,7 +12,15 @@ def env_args(tiny_reward_config) -> dict:
     return {
         **tiny_reward_config.model_dump(include={"observer_model", "performer_model", "scorer_device"}),
         **tiny_reward_config.model_dump(
-            include={"threshold", "min_tokens", "max_log_ppl", "min_distinct_2", "length_weight"}
+            include={
+                "threshold",
+                "min_tokens",
+                "max_log_ppl",
+                "min_distinct_2",
+                "length_weight",
+                "max_obfuscation",
+                "profile_statistics",
+            }
         ),
         "data_files": str(SAMPLE_DATA_FILE),
         "num_train_examples": 6,

@@ -1,7 +1,8 @@
 """A scripted OpenAI-compatible chat server on 127.0.0.1 for end-to-end tests (aiohttp, background thread).
 
 Replies cycle through a fixed list; streaming sends one content chunk, a finish chunk and `data: [DONE]`.
-Every request body is kept in `requests` so tests can see what verifiers sent.
+Every request body is kept in `requests` (and appended to `record_to` as a JSON line, when given) so tests can
+see what verifiers sent.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import itertools
 import json
 import threading
 import time
+from pathlib import Path
 
 from aiohttp import web
 
@@ -24,10 +26,13 @@ SCRIPTED_REPLIES = [
 
 
 class ScriptedChatServer:
-    def __init__(self, replies: list[str], model: str = "scripted-policy") -> None:
+    def __init__(
+        self, replies: list[str], model: str = "scripted-policy", record_to: Path | None = None
+    ) -> None:
         self.replies = replies
         self.model = model
         self.requests: list[dict] = []
+        self.record_to = record_to
         self._next_reply = itertools.cycle(replies)
         self._loop = asyncio.new_event_loop()
         self._runner: web.AppRunner | None = None
@@ -64,6 +69,9 @@ class ScriptedChatServer:
     async def _chat(self, request: web.Request) -> web.StreamResponse:
         body = await request.json()
         self.requests.append(body)
+        if self.record_to is not None:
+            with self.record_to.open("a") as record:
+                record.write(json.dumps(body) + "\n")
         reply = next(self._next_reply)
         ident, created = f"chatcmpl-{len(self.requests)}", int(time.time())
         usage = {"prompt_tokens": 10, "completion_tokens": max(1, len(reply.split())), "total_tokens": 0}

@@ -1,4 +1,5 @@
-"""An independent Binoculars computation for the tests: plain transformers, the definition in DESIGN.md.
+"""An independent Binoculars computation for the tests: plain transformers, the definition in DESIGN.md, applied
+to the completion's canonical form (the text the reward scores; binoculars_env.canonical has its own tests).
 
 For tokens x_1..x_L, over the L-1 predicted positions: log_ppl = mean -log P_perf(x_t | x_<t),
 x_ppl = mean sum_v P_obs(v | x_<t) * -log P_perf(v | x_<t), score = log_ppl / x_ppl (fp32).
@@ -9,6 +10,7 @@ from __future__ import annotations
 from functools import cache
 
 import torch
+from binoculars_env.canonical import canonical_form
 from binoculars_env.reward import strip_think
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -21,9 +23,9 @@ def _models(observer: str, performer: str):
 
 
 def reference_score(text: str, observer: str, performer: str, max_tokens: int = 512) -> tuple[float, int]:
-    """(score, token count) of the completion text after think-stripping; NaN score under 2 tokens."""
+    """(score, token count) of the completion's canonical text after think-stripping; NaN score under 2 tokens."""
     tokenizer, observer_model, performer_model = _models(observer, performer)
-    ids = tokenizer(strip_think(text), return_tensors="pt")["input_ids"][:, :max_tokens]
+    ids = tokenizer(canonical_form(strip_think(text)), return_tensors="pt")["input_ids"][:, :max_tokens]
     if ids.shape[1] < 2:
         return float("nan"), ids.shape[1]
     with torch.no_grad():

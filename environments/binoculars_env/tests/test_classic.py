@@ -42,6 +42,21 @@ def test_load_environment_gives_a_single_turn_env_with_story_prompts(env_args):
     assert not train_stories & {r["answer"] for r in evals}  # eval prompts are held out from training
 
 
+def test_split_gives_the_env_only_that_dataset(env_args):
+    """`split="eval"` is what prime-rl v0.8.0's eval sources pass: its legacy bridge serves an env's train dataset,
+    and the eval dataset when `get_dataset()` raises ValueError (no train dataset)."""
+    both = load_environment(**env_args)
+    only_eval = load_environment(**env_args, split="eval")
+    with pytest.raises(ValueError):
+        only_eval.get_dataset()
+    assert only_eval.get_eval_dataset()["answer"] == both.get_eval_dataset()["answer"]
+    only_train = load_environment(**env_args, split="train")
+    assert only_train.get_dataset()["answer"] == both.get_dataset()["answer"]
+    assert only_train.build_eval_dataset() is None
+    with pytest.raises(ValueError, match="split must be one of"):
+        load_environment(**env_args, split="validation")
+
+
 def test_verifiers_loader_finds_the_env_by_id(env_args):
     env = vf.load_environment("binoculars-env", **env_args)
     assert isinstance(env, vf.SingleTurnEnv) and env.env_id == "binoculars-env"

@@ -86,6 +86,19 @@ def test_single_file_holds_out_a_disjoint_seeded_eval_set():
     assert other_seed != evals
 
 
+def test_the_hold_out_is_logged(caplog):
+    config = DataConfig(data_files=str(SAMPLE_DATA_FILE), num_eval_examples=5, seed=7)
+    with caplog.at_level("INFO", logger="binoculars_env.data"):
+        load_story_prompts(config, "eval")
+    (record,) = [r for r in caplog.records if r.name == "binoculars_env.data"]
+    assert "num_eval_examples=5" in record.getMessage() and "seed-7" in record.getMessage()
+    caplog.clear()
+    named = {"train": str(SAMPLE_DATA_FILE), "validation": str(SAMPLE_DATA_FILE)}
+    with caplog.at_level("INFO", logger="binoculars_env.data"):  # named splits: nothing is held out
+        load_story_prompts(config.model_copy(update={"data_files": named}), "eval")
+    assert not [r for r in caplog.records if r.name == "binoculars_env.data"]
+
+
 def test_holding_out_everything_is_a_clear_error():
     config = DataConfig(data_files=str(SAMPLE_DATA_FILE), num_eval_examples=1000)
     with pytest.raises(ValueError, match="no train stories .* left after holding out num_eval_examples"):

@@ -5,6 +5,7 @@ import math
 
 import pytest
 from binoculars_env import scorer_pool
+from binoculars_env.profile import STATISTICS
 from binoculars_env.reward import (
     RewardConfig,
     completion_text,
@@ -88,13 +89,14 @@ def test_a_string_instead_of_a_list_is_a_type_error(tiny_reward_config):
 
 
 def test_lone_surrogates_do_not_sink_the_batch(tiny_reward_config):
+    raw = tiny_reward_config.model_copy(update={"canonical_steps": []})  # the detector's own cleaning
     texts = ["\ud800", STORIES[0], STORIES[1] + " \ud800"]
-    results = score_completions(texts, tiny_reward_config)
-    assert (
-        results[0].guard == "too_short"
-        and results[1] == score_completions([STORIES[0]], tiny_reward_config)[0]
-    )
-    assert results[2] == score_completions([STORIES[1] + " \ufffd"], tiny_reward_config)[0]
+    results = score_completions(texts, raw)
+    assert results[0].guard == "too_short" and results[1] == score_completions([STORIES[0]], raw)[0]
+    assert results[2] == score_completions([STORIES[1] + " \ufffd"], raw)[0]
+    canonical = score_completions(texts, tiny_reward_config)  # the canonical form drops surrogates
+    assert canonical[0].guard == "empty"
+    assert canonical[2].score == score_completions([STORIES[1]], tiny_reward_config)[0].score
 
 
 def test_a_text_the_tokenizer_rejects_alone_gets_the_unscorable_guard(tiny_reward_config, monkeypatch):
@@ -102,7 +104,14 @@ def test_a_text_the_tokenizer_rejects_alone_gets_the_unscorable_guard(tiny_rewar
     binoculars = scorer_pool.get_scorer(tiny_reward_config.scorer_spec()).binoculars
     monkeypatch.setattr(binoculars, "tokenizer", RecordingTokenizer(binoculars.tokenizer, reject="POISON"))
     with pytest.warns(UserWarning, match="injected tokenizer failure"):
-        results = score_completions([*STORIES[:2], "A POISON story " * 10, *STORIES[2:]], tiny_reward_config)
+        results = score_completions(
+            [
+                *STORIES[:2],
+                "A story about POISON and the quiet garden where the children played every single day",
+                *STORIES[2:],
+            ],
+            tiny_reward_config,
+        )
     bad = results.pop(2)
     assert results == alone
     assert (bad.reward, bad.guard) == (-2.0, "unscorable")
@@ -208,8 +217,11 @@ def test_monitoring_metrics(tiny_reward_config):
     metrics = result.metrics()
     assert set(metrics) == {
         "binoculars_score", "log_ppl", "x_ppl", "num_tokens", "distinct_2", "flagged_as_ai", "guard_failed",
+        "obfuscation", *STATISTICS,
         *PANEL_CRITERIA,
     }  # fmt: skip
+    assert metrics["obfuscation"] == 0.0  # plain lower-case ASCII prose is its own canonical form
+    assert metrics["function_word_share"] == pytest.approx(7 / 13)  # the x4, on x2, and: stop words
     assert metrics["binoculars_score"] == result.score
     assert metrics["distinct_2"] == distinct_2(text)
     assert metrics["flagged_as_ai"] == float(result.score < 1.0)
@@ -393,7 +405,7 @@ def test_every_float_field_rejects_nan_and_inf_naming_the_field(name, value):
 def test_float_fields_are_the_expected_ones():
     assert set(FLOAT_FIELDS) == {
         "threshold", "scale", "max_log_ppl", "min_distinct_2", "length_weight", "batch_window_s",
-        "scorer_timeout_s",
+        "scorer_timeout_s", "max_obfuscation",
     }  # fmt: skip
 
 

@@ -1,0 +1,174 @@
+"""The human profile: cheap statistics of a text, each with a band calibrated on human-written text.
+
+A completion that looks like nothing a human writes — too many non-ASCII or capital letters, punctuation on every
+word, no function words, misspelled words everywhere, sentences in another language — can still fool the
+detector. Each statistic below has a band [low, high] fitted on human text (`fit_bands`); a completion whose
+canonical form (binoculars_env.canonical, the text the detector scores) lies outside a band gets the guard
+`profile:<statistic>`.
+
+Statistics (words = runs of letters and apostrophes; shares are 0.0 for a text without the counted units):
+    non_ascii_letter_share  non-ASCII letters / letters (typographic quotes and dashes are not letters)
+    upper_share             upper-case letters / letters
+    capitalised_word_share  words starting with an upper-case letter / words
+    punctuation_per_word    punctuation characters (Unicode P*) / words
+    function_word_share     words in scikit-learn's English stop-word list / words
+    misspelled_share        words `pyspellchecker`'s English dictionary does not know / words
+    foreign_language_share  characters of the sentences (≥ `MIN_LANGUAGE_CHARS` long) that `py3langid` assigns to
+                            another language than the expected one with probability ≥ `MIN_LANGUAGE_PROBABILITY`
+                            / characters of all such sentences (0.0 when none)
+
+Bands: the `BAND_QUANTILES` quantiles of the human values, widened on each side by `BAND_PADDING` times their
+distance, and by at least `MIN_BAND_PADDING` (a statistic whose human values are all 0 still allows a little);
+shares keep their [0, 1] bounds. The shipped bands (`human_profile_bands.json`) come from
+Debian's fortunes prose (`uv run python scripts/profile_bands.py`); scripts/calibrate.py writes bands fitted on
+its human texts into the calibration JSON.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import unicodedata
+from functools import cache
+from pathlib import Path
+
+import numpy as np
+
+from binoculars_env.canonical import canonical_form, spell_checker
+
+STATISTICS = (
+    "non_ascii_letter_share",
+    "upper_share",
+    "capitalised_word_share",
+    "punctuation_per_word",
+    "function_word_share",
+    "misspelled_share",
+    "foreign_language_share",
+)
+BAND_QUANTILES = (0.005, 0.995)
+BAND_PADDING = 0.25
+MIN_BAND_PADDING = 0.02
+MIN_FIT_TEXTS = 20
+"""Fewer human texts than this cannot place a band's 0.5% and 99.5% quantiles anywhere meaningful."""
+MIN_LANGUAGE_CHARS = 25
+MIN_LANGUAGE_PROBABILITY = 0.9
+"""Shorter sentences are not language-identified (too little evidence: "Oh no!" has no language)."""
+SHIPPED_BANDS = Path(__file__).with_name("human_profile_bands.json")
+
+_WORD = re.compile(r"[^\W\d_]+(?:'[^\W\d_]+)*")
+_SENTENCE = re.compile(r"[^.!?\n]+[.!?]*")
+Bands = dict[str, tuple[float, float]]
+
+
+def text_profile(text: str, language: str = "en") -> dict[str, float]:
+    """Every statistic of `STATISTICS` for `text`; `language` is the ISO 639-1 code the text should be in."""
+    chars = [c for c in text if not c.isspace()]
+    letters = [c for c in chars if c.isalpha()]
+    words = _WORD.findall(text)
+    lower_words = [w.lower() for w in words]
+    return {
+        "non_ascii_letter_share": _share(sum(not c.isascii() for c in letters), len(letters)),
+        "upper_share": _share(sum(c.isupper() for c in letters), len(letters)),
+        "capitalised_word_share": _share(sum(w[0].isupper() for w in words), len(words)),
+        "punctuation_per_word": _share(
+            sum(unicodedata.category(c).startswith("P") for c in chars), len(words)
+        ),
+        "function_word_share": _share(sum(w in _stop_words() for w in lower_words), len(words)),
+        "misspelled_share": _share(_misspelled(lower_words), len(words)),
+        "foreign_language_share": foreign_language_share(text, language),
+    }
+
+
+def foreign_language_share(text: str, language: str) -> float:
+    """Share of the characters of `text`'s identifiable sentences that py3langid confidently assigns to another
+    language than `language`."""
+    sentences = [s.strip() for s in _SENTENCE.findall(text)]
+    sentences = [s for s in sentences if len(s) >= MIN_LANGUAGE_CHARS]
+    if not sentences:
+        return 0.0
+    identifier = _language_identifier()
+    foreign = 0
+    for sentence in sentences:
+        found, probability = identifier.classify(sentence)
+        if found != language and probability >= MIN_LANGUAGE_PROBABILITY:
+            foreign += len(sentence)
+    return foreign / sum(len(s) for s in sentences)
+
+
+def outside_band(
+    profile: dict[str, float], bands: Bands, statistics: tuple[str, ...] | list[str]
+) -> str | None:
+    """The first of `statistics` whose value lies outside its band, else None."""
+    for name in statistics:
+        low, high = bands[name]
+        if not low <= profile[name] <= high:
+            return name
+    return None
+
+
+def fit_bands(texts: list[str], language: str = "en") -> Bands:
+    """Bands of every statistic from human-written `texts`, profiled in their default canonical form (the form the
+    reward profiles; see the module docstring)."""
+    if len(texts) < MIN_FIT_TEXTS:
+        raise ValueError(
+            f"fitting profile bands needs at least {MIN_FIT_TEXTS} human texts, got {len(texts)}"
+        )
+    profiles = [text_profile(canonical_form(text), language) for text in texts]
+    bands = {}
+    for name in STATISTICS:
+        values = np.array([p[name] for p in profiles])
+        low, high = (float(q) for q in np.quantile(values, BAND_QUANTILES))
+        pad = max(BAND_PADDING * (high - low), MIN_BAND_PADDING)
+        low, high = low - pad, high + pad
+        if name.endswith("_share"):
+            low, high = max(0.0, low), min(1.0, high)
+        bands[name] = (max(0.0, low), high)  # every statistic is a count ratio: never negative
+    return bands
+
+
+def bands_from_json(payload: dict, source: str) -> Bands:
+    """The `profile_bands` object of a calibration or bands JSON, checked: every statistic, low <= high."""
+    raw = payload.get("profile_bands")
+    if not isinstance(raw, dict):
+        raise ValueError(f"{source} has no `profile_bands` object")
+    missing = set(STATISTICS) - set(raw)
+    if missing:
+        raise ValueError(f"{source}: profile_bands lacks {sorted(missing)}")
+    bands = {}
+    for name in STATISTICS:
+        low, high = (float(v) for v in raw[name])
+        if not low <= high:
+            raise ValueError(f"{source}: profile band {name} has low {low} > high {high}")
+        bands[name] = (low, high)
+    return bands
+
+
+@cache
+def load_bands(path: str | None) -> Bands:
+    """Bands from a JSON file with a `profile_bands` object; None: the shipped bands."""
+    file = SHIPPED_BANDS if path is None else Path(path)
+    return bands_from_json(json.loads(file.read_text()), str(file))
+
+
+def _share(count: int, total: int) -> float:
+    return count / total if total else 0.0
+
+
+def _misspelled(lower_words: list[str]) -> int:
+    unknown = spell_checker().unknown(lower_words)
+    return sum(w in unknown for w in lower_words)
+
+
+@cache
+def _stop_words() -> frozenset[str]:
+    from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
+
+    return frozenset(ENGLISH_STOP_WORDS)
+
+
+@cache
+def _language_identifier():
+    """py3langid's model with normalised probabilities (its module-level `classify` gives raw log-scores)."""
+    from py3langid.langid import MODEL_FILE, LanguageIdentifier
+
+    return LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)

@@ -1,0 +1,133 @@
+"""The canonical form and the human profile: each step and statistic on text whose answer is known by hand."""
+
+import json
+
+import pytest
+from binoculars_env.canonical import (
+    CANONICAL_STEPS,
+    canonical_form,
+    collapse_punctuation_runs,
+    inner_upper_share,
+    obfuscation,
+    sentence_case,
+)
+from binoculars_env.profile import (
+    SHIPPED_BANDS,
+    STATISTICS,
+    bands_from_json,
+    fit_bands,
+    load_bands,
+    outside_band,
+    text_profile,
+)
+
+PLAIN = "The dog ran to the house. Lily smiled at him, and they played in the garden until dark."
+
+
+def test_plain_ascii_prose_is_its_own_canonical_form():
+    assert canonical_form(PLAIN) == PLAIN
+    assert obfuscation(PLAIN, canonical_form(PLAIN)) == 0.0
+
+
+@pytest.mark.parametrize(
+    ("step", "raw", "canonical"),
+    [
+        ("nfkc", "Ｔｈｅ ﬁsh swam.", "The fish swam."),
+        ("invisible", "The\u200b dog\u2060 ran\u00ad home\ufe0f.", "The dog ran home."),
+        ("confusables", "Thе dоg rаn hоmе.", "The dog ran home."),  # Cyrillic е о а
+        ("emoji", "The dog ran home. 😀 Then it slept. 🐶", "The dog ran home. Then it slept."),
+        (
+            "punctuation",
+            "The dog ran home!!! Then... it slept,, well??",
+            "The dog ran home! Then. it slept, well?",
+        ),
+        ("case", "THE DOG RAN HOME. I SAW IT.", "The dog ran home. I saw it."),
+        ("case", "tHe DoG rAn HoMe.", "The dog ran home."),
+        ("spelling", "The dog rann to the huose and smiiled.", "The dog ran to the house and smiled."),
+    ],
+)
+def test_each_step_undoes_its_surface_edit_and_only_when_switched_on(step, raw, canonical):
+    assert canonical_form(raw, [step]) == canonical
+    others = [s for s in CANONICAL_STEPS if s != step]
+    assert canonical_form(raw, others) != canonical  # no other step does this step's work
+    assert canonical_form(raw, []) == raw  # no steps: only spaces collapse
+
+
+def test_names_and_normal_capitals_are_left_alone():
+    text = "Tim and NASA went to Paris. Mr. Brown said the Qwxl was gone."
+    assert inner_upper_share(text) == pytest.approx(3 / 33)  # ASA of NASA among the 33 non-initial letters
+    assert canonical_form(text) == text  # capitalised unknown words (names) are not spell-corrected
+
+
+def test_obfuscation_is_edit_distance_per_character_ignoring_whitespace():
+    assert obfuscation("ab  cd", "ab cd") == 0.0
+    assert obfuscation("abcd", "abce") == pytest.approx(1 / 4)
+    assert obfuscation("", "") == 0.0
+
+
+def test_helpers():
+    assert collapse_punctuation_runs("wait!!! what?? ok...") == "wait! what? ok."
+    assert sentence_case("HELLO THERE. i AM HERE! yes") == "Hello there. I am here! Yes"
+
+
+def test_unknown_steps_are_rejected():
+    with pytest.raises(ValueError, match="unknown canonical steps \\['upper'\\]"):
+        canonical_form("x", ["upper"])
+
+
+def test_profile_statistics_by_hand():
+    text = "Thé DOG ran, and the cat hid! Xqzt blorf."
+    profile = text_profile(text)
+    assert set(profile) == set(STATISTICS)
+    letters = "ThéDOGranandthecathidXqztblorf"
+    assert profile["non_ascii_letter_share"] == pytest.approx(1 / len(letters))
+    assert profile["upper_share"] == pytest.approx(sum(c.isupper() for c in letters) / len(letters))
+    words = ["Thé", "DOG", "ran", "and", "the", "cat", "hid", "Xqzt", "blorf"]
+    assert profile["capitalised_word_share"] == pytest.approx(3 / 9)
+    assert profile["punctuation_per_word"] == pytest.approx(3 / 9)
+    assert profile["function_word_share"] == pytest.approx(2 / 9)  # and, the
+    assert profile["misspelled_share"] == pytest.approx(3 / len(words))  # thé, xqzt, blorf
+    assert profile["foreign_language_share"] == 0.0  # no sentence of 25+ characters
+
+
+def test_a_confident_foreign_sentence_counts_by_its_characters():
+    english = "The children walked home slowly and talked about everything they had seen that day."
+    german = "Die Kinder gingen langsam nach Hause und sprachen über alles, was sie gesehen hatten."
+    assert text_profile(english)["foreign_language_share"] == 0.0
+    share = text_profile(f"{english} {german}")["foreign_language_share"]
+    assert share == pytest.approx(len(german) / (len(english) + len(german)))
+    assert text_profile(german, language="de")["foreign_language_share"] == 0.0
+
+
+def test_bands_are_padded_quantiles_of_the_human_values():
+    texts = [f"The dog number {'very ' * i}happily ran home to see the cat." for i in range(30)]
+    bands = fit_bands(texts)
+    import numpy as np
+
+    values = np.array([text_profile(canonical_form(t))["function_word_share"] for t in texts])
+    low, high = np.quantile(values, [0.005, 0.995])
+    pad = max(0.25 * (high - low), 0.02)
+    assert bands["function_word_share"] == pytest.approx((max(0.0, low - pad), min(1.0, high + pad)))
+    inside = text_profile(texts[3])
+    assert outside_band(inside, bands, STATISTICS) is None
+    assert outside_band({**inside, "upper_share": 0.9}, bands, STATISTICS) == "upper_share"
+    with pytest.raises(ValueError, match="at least 20 human texts"):
+        fit_bands(texts[:5])
+
+
+def test_bands_json_is_checked(tmp_path):
+    good = {"profile_bands": {name: [0.0, 1.0] for name in STATISTICS}}
+    assert bands_from_json(good, "x")["upper_share"] == (0.0, 1.0)
+    with pytest.raises(ValueError, match="lacks \\['upper_share'\\]"):
+        bands_from_json({"profile_bands": {n: [0, 1] for n in STATISTICS if n != "upper_share"}}, "x")
+    with pytest.raises(ValueError, match="low 0.5 > high 0.1"):
+        bands_from_json({"profile_bands": {**good["profile_bands"], "upper_share": [0.5, 0.1]}}, "x")
+    with pytest.raises(ValueError, match="no `profile_bands` object"):
+        bands_from_json({}, "x")
+
+
+def test_the_shipped_bands_load_and_record_how_they_were_made():
+    payload = json.loads(SHIPPED_BANDS.read_text())
+    assert load_bands(None) == bands_from_json(payload, "shipped")
+    assert payload["command"] == "uv run python scripts/profile_bands.py"
+    assert payload["split_half_guarded_share"] <= 0.02
