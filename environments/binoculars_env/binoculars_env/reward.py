@@ -43,7 +43,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from binoculars.defaults import DEFAULT_OBSERVER, DEFAULT_PERFORMER
-from binoculars.panel import PANEL_CRITERIA, PanelScores
+from binoculars.panel import PANEL_CRITERIA, PanelScores, human_margin
 from binoculars_env.canonical import CANONICAL_STEPS, canonical_form, obfuscation
 from binoculars_env.ensemble import BINOCULARS_ONLY, RewardCriteria, reward_margin
 from binoculars_env.profile import STATISTICS, Bands, bands_from_json, load_bands, outside_band, text_profile
@@ -259,8 +259,7 @@ def length_penalty(num_tokens: int, config: RewardConfig) -> float:
 def shaped_reward(score: float, threshold: float, scale: float | None, length_penalty: float) -> float:
     """clip((score - threshold) / scale - length_penalty, -2, 2); scale None: no division. Finite inputs only
     (the guards keep NaN away: max(-2, min(2, nan)) would be +2)."""
-    margin = score - threshold if scale is None else (score - threshold) / scale
-    return clipped_reward(margin, length_penalty)
+    return clipped_reward(human_margin("binoculars", score, threshold, scale), length_penalty)
 
 
 def clipped_reward(margin: float, length_penalty: float) -> float:
