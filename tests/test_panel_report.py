@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def result(score: float, panel: PanelScores | None) -> RewardResult:
-    return RewardResult(0.0, score, 2.0, 2.0, 20, 0.9, False, None, panel)
+    return RewardResult(0.0, score, 2.0, 2.0, 20, 0.9, False, None, panel=panel)
 
 
 def rate_by_hand(values: list[float], threshold: float, low_is_ai: bool) -> float:
