@@ -142,7 +142,8 @@ def test_nan_travels_as_null_in_json(service):
     assert response.status_code == 200
     results = response.json()["results"]
     assert results[0] == {
-        "score": None, "log_ppl": None, "x_ppl": None, "num_tokens": 0, "scored_chars": 0, "error": None
+        "score": None, "log_ppl": None, "x_ppl": None, "num_tokens": 0, "scored_chars": 0, "error": None,
+        "panel": {"fast_detectgpt": None, "log_rank": None, "log_likelihood": None, "entropy": None},
     }  # fmt: skip
     assert results[1]["score"] is None and results[1]["num_tokens"] == 1
     assert isinstance(results[2]["score"], float)
