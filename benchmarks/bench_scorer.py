@@ -100,24 +100,24 @@ class PeakMemory:
             self.peak_bytes = self.rss_peak - self.start
 
 
-def measure(fn, texts, device, repeats: int) -> tuple[list[float], float, int]:
+def measure(fn, texts, device, repeats: int, clock=time.perf_counter) -> tuple[list[float], float, int]:
+    """(fn's result, its best time of `repeats` by `clock` (wall by default; `time.process_time` for the CPU
+    time of this process, steadier on a shared machine), the highest peak extra memory), after a warm-up."""
     fn(texts[:2])  # warm-up
     best_time, peak = float("inf"), 0
     for _ in range(repeats):
         with PeakMemory(device) as memory:
-            start = time.perf_counter()
+            start = clock()
             scores = fn(texts)
             if device.type == "cuda":
                 torch.cuda.synchronize(device)
-            best_time = min(best_time, time.perf_counter() - start)
+            best_time = min(best_time, clock() - start)
         peak = max(peak, memory.peak_bytes)
     return scores, best_time, peak
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+def add_pair_arguments(parser: argparse.ArgumentParser) -> None:
+    """The random pair's shape and the texts it scores (shared by bench_panel.py)."""
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--dtype", default="float32")
     parser.add_argument("--layers", type=int, default=2, help="transformer layers per model (0.5B has 24)")
@@ -125,9 +125,11 @@ def main() -> None:
     parser.add_argument("--num-texts", type=int, default=8)
     parser.add_argument("--tokens", type=int, default=250, help="tokens per text (truncation length)")
     parser.add_argument("--batch-size", type=int, default=16)
-    parser.add_argument("--repeats", type=int, default=2)
-    args = parser.parse_args()
 
+
+def random_pair_scorer(args: argparse.Namespace) -> tuple[Binoculars, list[str], int]:
+    """(a scorer of a random pair shaped by `add_pair_arguments`, distinct texts each longer than --tokens,
+    the tokens they hold in all)."""
     with tempfile.TemporaryDirectory() as tmp:
         build_random_pair(Path(tmp), args.layers, args.hidden_size)
         bino = Binoculars(
@@ -139,10 +141,22 @@ def main() -> None:
             batch_size=args.batch_size,
             thresholds={"low-fpr": 0.5},
         )
-    device = bino.performer_device
     story = " ".join(story_corpus(40, seed=3))
-    texts = [story[i * 37 :] for i in range(args.num_texts)]  # distinct texts, each longer than --tokens
+    texts = [story[i * 37 :] for i in range(args.num_texts)]
     num_tokens = sum(d.num_tokens for d in bino.score_details(texts[:1])) * len(texts)
+    return bino, texts, num_tokens
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    add_pair_arguments(parser)
+    parser.add_argument("--repeats", type=int, default=2)
+    args = parser.parse_args()
+
+    bino, texts, num_tokens = random_pair_scorer(args)
+    device = bino.performer_device
 
     ours, our_time, our_peak = measure(bino.compute_score, texts, device, args.repeats)
     naive, naive_time, naive_peak = measure(lambda t: naive_scores(bino, t), texts, device, args.repeats)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from binoculars_env.data import DataConfig, StoryPrompt, load_story_prompts
@@ -12,6 +12,7 @@ from binoculars_env.reward import RewardResult
 
 from binoculars_rl.degeneracy import CollapseCriteria, DegeneracyReport, degeneracy_report
 from binoculars_rl.generation import generate_completions
+from binoculars_rl.panel_report import CriterionRate, panel_rates, panel_thresholds
 from binoculars_rl.trl_reward import BinocularsReward
 
 
@@ -20,14 +21,18 @@ class Evaluation:
     report: DegeneracyReport
     results: list[RewardResult] | None
     """The environment's reward per text (None when the texts were not scored)."""
+    panel: list[CriterionRate] | None = None
+    """Per-criterion flag rates of the detector panel (None when the texts were not scored)."""
 
     def summary(self) -> dict:
-        """JSON-ready: mean reward and guard rate (when scored) plus the degeneracy report."""
+        """JSON-ready: mean reward, guard rate and the panel's flag rates (when scored) plus the degeneracy
+        report."""
         scored = {}
         if self.results is not None:
             scored = {
                 "mean_reward": math.fsum(r.reward for r in self.results) / len(self.results),
                 "guard_rate": sum(r.guard is not None for r in self.results) / len(self.results),
+                "panel": [asdict(rate) for rate in self.panel or []],
             }
         return {"num_samples": self.report.num_samples, **scored, "degeneracy": self.report.to_dict()}
 
@@ -47,7 +52,7 @@ def evaluate_texts(
         num_tokens=[r.num_tokens for r in results],
         criteria=criteria,
     )
-    return Evaluation(report, results)
+    return Evaluation(report, results, panel_rates(results, panel_thresholds(reward.config)))
 
 
 def checkpoint_completions(

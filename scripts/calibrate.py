@@ -2,8 +2,10 @@
 
     uv run scripts/calibrate.py --max-samples=500 --batch-size=1 --output=results/calibration_data.json
 
-writes results/calibration_data.json (thresholds, AUROC, TPR at target FPRs, every sample's score and label) and
-results/calibration_data.png (ROC curve and score histograms). Label sources (--source):
+writes results/calibration_data.json (thresholds, AUROC, TPR at target FPRs, every sample's score and label),
+results/calibration_data.png (ROC curve and score histograms) and, for the detector panel (Fast-DetectGPT,
+log-rank, log-likelihood, entropy: docs/panel.md), per-criterion thresholds, AUROC and scale in the JSON's
+`criteria` with every criterion's ROC in results/calibration_data.criteria.png. Label sources (--source):
   hub     a hub dataset; default Ghostbuster's creative-writing domain (jionghong94/GhostBuster_v3, columns
           texts/labels/domains; --domain all for every domain)
   file    a local .json/.jsonl/.csv/.parquet with text + label columns (--data-file; implied by it)
@@ -43,6 +45,7 @@ from binoculars.calibration import (
     score_samples,
     write_report,
 )
+from binoculars.panel_calibration import criteria_plot_path_for, criteria_report, plot_criteria_roc
 from binoculars_rl.calibration_sources import (
     ALL_DOMAINS,
     DEFAULT_AI_VALUES,
@@ -450,6 +453,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.max_samples < 2:
             raise CalibrationDataError(f"--max-samples must be at least 2, got {args.max_samples}")
         json_path, _, checkpoint_path = output_paths(args)
+        ensure_writable(criteria_plot_path_for(json_path), "--output")
         samples, source = labelled_samples(args, preflight(args))
         chosen = balanced_sample(samples, args.max_samples, args.seed)
         checkpoint = ScoreCheckpoint(checkpoint_path, chosen)
@@ -511,13 +515,17 @@ def main(argv: list[str] | None = None) -> int:
     source |= {"seed": args.seed, "max_samples": args.max_samples, "available": available}
     try:
         report = build_report(chosen, scores, model_info, args.target_fpr, args.low_fpr_target, source)
+        report["criteria"] = criteria_report(chosen, scores, args.target_fpr, args.low_fpr_target)
     except CalibrationDataError as error:  # e.g. every text of one class scored NaN
         return fail(error)
     report |= profile_bands_entry([s.text for s in chosen if s.label == HUMAN_CLASS])
     json_path, png_path = write_report(report, json_path)
+    criteria_png = criteria_plot_path_for(json_path)
+    plot_criteria_roc(report, criteria_png)
     checkpoint_path.unlink()  # every score is in the report now
     print_summary(report)
-    print(f"wrote {json_path} and {png_path}")
+    print_criteria(report)
+    print(f"wrote {json_path}, {png_path} and {criteria_png}")
     return 0
 
 
@@ -571,6 +579,15 @@ def print_summary(report: dict) -> None:
             "texts than the sample has (raise --max-samples or --low-fpr-target)",
             file=sys.stderr,
         )
+
+
+def print_criteria(report: dict) -> None:
+    """One line per criterion of the detector panel: AUROC, decision rule and thresholds."""
+    print("detector panel (docs/panel.md):")
+    for name, entry in report["criteria"].items():
+        rule = "<" if entry["direction"] == "low" else ">"
+        cuts = ", ".join(f"{key} {value:.6g}" for key, value in entry["thresholds"].items())
+        print(f"  {name:15} AUROC {entry['auroc']:.4f}  AI when value {rule} threshold: {cuts}")
 
 
 if __name__ == "__main__":

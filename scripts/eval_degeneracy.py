@@ -3,6 +3,7 @@ Jaccard, distinct-1/2, mean length, Binoculars score distribution, flagged-as-AI
 
     uv run scripts/eval_degeneracy.py --completions outputs/rollouts.jsonl
     uv run scripts/eval_degeneracy.py --checkpoint runs/<run>/ --num-prompts 200 --max-new-tokens 256
+    uv run scripts/eval_degeneracy.py --completions outputs/after.jsonl --baseline-completions outputs/before.jsonl
 
 JSONL input: one object per line with the completion in `completion` (a string or a chat message list, e.g.
 main.py's rollouts and train.py's samples/eval files) or `text`. A checkpoint (full model or LoRA adapter dir)
@@ -10,6 +11,9 @@ gets one sampled completion per held-out prompt of the environment (its eval spl
 --data-files), thinking off; they are written to <checkpoint>/degeneracy_completions.jsonl.
 Collapse criteria (binoculars_rl.degeneracy): unique fraction < --min-unique-fraction or mean pairwise Jaccard
 >= --max-mean-jaccard. Prints a table and writes the JSON report to --output; exit 1 with --fail-on-collapse.
+Scored texts also get the detector panel's per-criterion flag rates (thresholds from --calibration-file's
+per-criterion calibration, docs/panel.md); with --baseline-completions (e.g. the untrained policy's), before and
+after side by side: trained against Binoculars, how often do the other detectors still catch it?
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from rich.console import Console
 from binoculars_rl.completions import COMPLETION_FIELDS, read_completions
 from binoculars_rl.degeneracy import CollapseCriteria
 from binoculars_rl.evaluation import checkpoint_completions, eval_prompts, evaluate_texts, write_completions
+from binoculars_rl.panel_report import panel_table
 from binoculars_rl.paths import ensure_writable
 from binoculars_rl.report import report_table
 from binoculars_rl.trl_reward import BinocularsReward
@@ -45,6 +50,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         "--checkpoint", type=Path, help="model or LoRA adapter directory to sample completions from"
     )
     parser.add_argument("--output", type=Path, help="JSON report path (default: next to the input)")
+    parser.add_argument(
+        "--baseline-completions",
+        type=Path,
+        help="JSONL of the run to compare with (e.g. before training): its panel flag rates beside these",
+    )
     parser.add_argument(
         "--fail-on-collapse", action="store_true", help="exit 1 when template collapse is likely"
     )
@@ -121,6 +131,11 @@ def main(argv: list[str]) -> int:
                 args.device,
             )
         evaluation = evaluate_texts(texts, reward, criteria)
+        baseline = None
+        if args.baseline_completions is not None:
+            if reward is None:
+                raise ValueError("--baseline-completions compares detector flag rates: drop --no-score")
+            baseline = evaluate_texts(read_completions(args.baseline_completions), reward, criteria)
     except (ValueError, OSError) as error:  # bad input file, missing model/data, too few texts
         console.print(f"[red]error:[/] {error}")
         return 2
@@ -128,8 +143,14 @@ def main(argv: list[str]) -> int:
         write_completions(
             args.checkpoint / "degeneracy_completions.jsonl", prompts, texts, evaluation.results
         )
-    output.write_text(json.dumps(evaluation.summary(), indent=2) + "\n", encoding="utf-8")
+    summary = evaluation.summary()
+    if baseline is not None:
+        summary["baseline"] = {"completions": str(args.baseline_completions), **baseline.summary()}
+    output.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     console.print(report_table(evaluation.report))
+    if evaluation.panel is not None:
+        runs = {"baseline": baseline.panel} if baseline is not None else {}
+        console.print(panel_table(runs | {"this run" if baseline is None else "after": evaluation.panel}))
     console.print(f"report: {output}")
     return 1 if args.fail_on_collapse and evaluation.report.likely_template_collapse else 0
 

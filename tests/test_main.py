@@ -191,6 +191,10 @@ def test_base_url_samples_from_the_given_server_and_rewards_with_the_env_reward(
         assert record["reward"] == pytest.approx(result.reward, abs=1e-6)
         assert record["guard"] == result.guard
         assert record["metrics"] == pytest.approx(result.metrics(), abs=1e-6)
+        assert (record["panel"] is None) == (result.panel is None)
+        if result.panel is not None:
+            assert record["panel"] == pytest.approx(result.panel.as_dict(), abs=1e-6)
+    assert "detector panel" in done.stdout and "fast_detectgpt" in done.stdout
     empty = records[2]
     assert empty["reward"] == -2.0 and empty["guard"] == "empty" and empty["score"] is None
     assert "guard:empty" in done.stdout

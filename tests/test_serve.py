@@ -22,6 +22,7 @@ import torch
 
 from binoculars import Binoculars, ScoreDetails
 from binoculars.client import ScoringClient, ScoringServiceError, ScoringServiceUnreachable
+from binoculars.panel import PanelScores
 from binoculars.serve import ServiceSettings, build_server
 from binoculars.service_schema import (
     MAX_TEXT_CHARS,
@@ -87,8 +88,10 @@ def assert_same_details(got: list[ScoreDetails], want: list[ScoreDetails]) -> No
     assert len(got) == len(want)
     for g, w in zip(got, want, strict=True):
         assert g.num_tokens == w.num_tokens
-        for name in ("score", "log_ppl", "x_ppl"):
-            a, b = getattr(g, name), getattr(w, name)
+        assert w.panel is not None and g.panel is not None, "the service sends the detector panel"
+        values = [(name, getattr(g, name), getattr(w, name)) for name in ("score", "log_ppl", "x_ppl")]
+        values += [(name, v, w.panel.as_dict()[name]) for name, v in g.panel.as_dict().items()]
+        for name, a, b in values:
             assert math.isnan(a) == math.isnan(b), (name, a, b)
             if not math.isnan(b):
                 assert abs(a - b) <= 1e-6, (name, a, b)
@@ -139,7 +142,8 @@ def test_nan_travels_as_null_in_json(service):
     assert response.status_code == 200
     results = response.json()["results"]
     assert results[0] == {
-        "score": None, "log_ppl": None, "x_ppl": None, "num_tokens": 0, "scored_chars": 0, "error": None
+        "score": None, "log_ppl": None, "x_ppl": None, "num_tokens": 0, "scored_chars": 0, "error": None,
+        "panel": {"fast_detectgpt": None, "log_rank": None, "log_likelihood": None, "entropy": None},
     }  # fmt: skip
     assert results[1]["score"] is None and results[1]["num_tokens"] == 1
     assert isinstance(results[2]["score"], float)
@@ -322,6 +326,20 @@ def test_schema_round_trips_details_with_nan_as_null():
     assert '"score":null' in wire and "NaN" not in wire
     back = ScoreResponse.model_validate_json(wire).to_details()
     assert back[0] == details[0] and back[1].num_tokens == 1 and math.isnan(back[1].x_ppl)
+
+
+def test_schema_round_trips_the_detector_panel_with_nan_as_null():
+    panel = PanelScores(fast_detectgpt=1.5, log_rank=0.7, log_likelihood=-2.0, entropy=2.2)
+    details = [
+        ScoreDetails(0.8, 2.0, 2.5, 10, 40, None, panel),
+        ScoreDetails(0.9, 2.0, 2.2, 1, 3, None, None),
+    ]
+    details.append(ScoreDetails(math.nan, math.nan, math.nan, 1, 1, None, PanelScores.nan()))
+    wire = ScoreResponse(results=[TextScore.from_details(d) for d in details]).model_dump_json()
+    assert '"log_rank":0.7' in wire and '"entropy":null' in wire and "NaN" not in wire
+    back = ScoreResponse.model_validate_json(wire).to_details()
+    assert back[0] == details[0] and back[1].panel is None
+    assert all(math.isnan(v) for v in back[2].panel.as_dict().values())
 
 
 @pytest.mark.parametrize(

@@ -14,6 +14,7 @@ _LAZY = {
     "UNDETERMINED_LABEL": "binoculars.detector",
     "Binoculars": "binoculars.detector",
     "ModelLoadError": "binoculars.detector",
+    "PanelScores": "binoculars.panel",
     "ScoreDetails": "binoculars.detector",
     "FALCON_7B_ACCURACY_THRESHOLD": "binoculars.utils",
     "FALCON_7B_LOW_FPR_THRESHOLD": "binoculars.utils",
@@ -33,6 +34,7 @@ __all__ = [
     "UNDETERMINED_LABEL",
     "Binoculars",
     "ModelLoadError",
+    "PanelScores",
     "ScoreDetails",
     "load_thresholds",
     "save_thresholds",
@@ -47,6 +49,7 @@ if TYPE_CHECKING:
         ModelLoadError,
         ScoreDetails,
     )
+    from binoculars.panel import PanelScores
     from binoculars.utils import (
         FALCON_7B_ACCURACY_THRESHOLD,
         FALCON_7B_LOW_FPR_THRESHOLD,

@@ -47,6 +47,8 @@ from typing import Any
 
 import numpy as np
 
+from binoculars.panel import PanelScores
+
 AI_CLASS = 1
 HUMAN_CLASS = 0
 DEFAULT_TARGET_FPRS = (0.0001, 0.01)
@@ -73,6 +75,9 @@ class SampleScore:
     log_ppl: float
     x_ppl: float
     num_tokens: int
+    panel: PanelScores | None = None
+    """The other detectors' criteria (`binoculars.panel`), for per-criterion calibration; None when the scorer
+    computed none."""
 
 
 def balanced_sample(
@@ -138,7 +143,11 @@ def score_samples(
 
 def _sample_score(details: Any) -> SampleScore:
     return SampleScore(
-        float(details.score), float(details.log_ppl), float(details.x_ppl), int(details.num_tokens)
+        float(details.score),
+        float(details.log_ppl),
+        float(details.x_ppl),
+        int(details.num_tokens),
+        details.panel,
     )
 
 
@@ -268,9 +277,13 @@ class ScoreCheckpoint:
             values = {f: entry[f] for f in ("score", "log_ppl", "x_ppl", "num_tokens")}
         except KeyError as missing:
             raise CheckpointError(f"checkpoint {self.path} line {number} has no {missing}") from None
+        panel = entry.get("panel")
         return index, SampleScore(
             *(math.nan if values[f] is None else float(values[f]) for f in ("score", "log_ppl", "x_ppl")),
             int(values["num_tokens"]),
+            None
+            if panel is None
+            else PanelScores(**{k: math.nan if v is None else v for k, v in panel.items()}),
         )
 
 
@@ -468,8 +481,14 @@ def build_report(
 
 
 def _finite_or_none(values: dict[str, Any]) -> dict[str, Any]:
-    """JSON has no NaN: write null for non-finite floats."""
-    return {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in values.items()}
+    """JSON has no NaN: write null for non-finite floats (in nested objects too, e.g. a sample's panel)."""
+
+    def plain(value: Any) -> Any:
+        if isinstance(value, dict):
+            return _finite_or_none(value)
+        return None if isinstance(value, float) and not math.isfinite(value) else value
+
+    return {k: plain(v) for k, v in values.items()}
 
 
 def write_report(report: dict[str, Any], path: str | Path) -> tuple[Path, Path]:

@@ -13,6 +13,10 @@ When observer and performer are the same model (same resolved path or hub id, de
 once and each text takes one forward pass: x_ppl is then the performer's own entropy, score = log-ppl / entropy,
 the same value the two-pass computation gives.
 
+With `panel=True` (the default) the same logits slices also give the detector panel of `binoculars.panel`
+(Fast-DetectGPT, log-rank, log-likelihood, entropy) in `ScoreDetails.panel`: no extra forward pass, a few more
+passes over each slice (docs/panel.md has the measured cost).
+
 One bad text never sinks a batch: code points UTF-8 cannot encode (lone surrogates) become U+FFFD before
 tokenizing, and a text the tokenizer still rejects gets NaN with `ScoreDetails.error` saying why (and a warning);
 the other texts keep the scores they get alone.
@@ -29,7 +33,8 @@ from pathlib import Path
 import torch
 
 from binoculars.defaults import DEFAULT_OBSERVER, DEFAULT_PERFORMER
-from binoculars.metrics import binoculars_terms
+from binoculars.metrics import binoculars_terms, panel_terms
+from binoculars.panel import PanelScores
 from binoculars.utils import (
     FALCON_7B_THRESHOLDS,
     MODES,
@@ -67,6 +72,19 @@ class ScoreDetails:
     judges the text beside the score should judge that span. None when a scorer does not report it."""
     error: str | None = None
     """Why the text could not be scored (the tokenizer rejected it); score, log_ppl and x_ppl are then NaN."""
+    panel: PanelScores | None = None
+    """The other detectors' criteria from the same forward passes (NaN where the score is NaN); None when the
+    scorer ran without the panel (`Binoculars(panel=False)`)."""
+
+    def criteria(self) -> dict[str, float]:
+        """Every criterion of the panel by name (`binoculars.panel.CRITERIA`), the Binoculars score first; a
+        ValueError when the scorer computed no panel."""
+        if self.panel is None:
+            raise ValueError(
+                "these scores carry no detector panel (scored with Binoculars(panel=False), or by a scoring "
+                "service from before the panel)"
+            )
+        return {"binoculars": self.score, **self.panel.as_dict()}
 
 
 @dataclass(frozen=True)
@@ -132,6 +150,7 @@ class Binoculars:
     `logits_chunk_mb`: memory budget for the fp32 logits of one slice of positions (both models).
     `thresholds`: mode -> threshold, or a calibration JSON path; default: the reference's Falcon-7B values
     (a warning says they do not fit other pairs).
+    `panel`: also compute the detector panel (`ScoreDetails.panel`) from the same logits.
     """
 
     def __init__(
@@ -149,6 +168,7 @@ class Binoculars:
         batch_size: int = 32,
         logits_chunk_mb: float = 512,
         thresholds: dict[str, float] | str | Path | None = None,
+        panel: bool = True,
     ) -> None:
         if max_token_observed < 2:
             raise ValueError(f"max_token_observed must be >= 2, got {max_token_observed}")
@@ -161,6 +181,7 @@ class Binoculars:
         self.max_token_observed = max_token_observed
         self.batch_size = batch_size
         self.logits_chunk_mb = logits_chunk_mb
+        self.panel = panel
         self.observer_device = resolve_device(observer_device if observer_device is not None else device)
         self.performer_device = resolve_device(performer_device if performer_device is not None else device)
 
@@ -249,14 +270,15 @@ class Binoculars:
 
     # --- scoring ------------------------------------------------------------------------------------------
     def score_details(self, texts: Sequence[str]) -> list[ScoreDetails]:
-        """Score, log-ppl, x-ppl and token count of each text, in input order."""
+        """Score, log-ppl, x-ppl, token count (and the panel, with `panel=True`) of each text, in input order."""
         if isinstance(texts, str) or not isinstance(texts, Sequence):
             raise TypeError(f"expected a sequence of strings, got {type(texts).__name__}")
         for index, text in enumerate(texts):
             if not isinstance(text, str):
                 raise TypeError(f"text #{index} is {type(text).__name__}, not str")
         encoded = [self._encode(index, text) for index, text in enumerate(texts)]
-        parts: list[tuple[float, float]] = [(math.nan, math.nan)] * len(encoded)
+        unscored = (math.nan, math.nan, PanelScores.nan() if self.panel else None)
+        parts: list[tuple[float, float, PanelScores | None]] = [unscored] * len(encoded)
         scorable = sorted(
             (i for i, e in enumerate(encoded) if len(e.ids) >= 2), key=lambda i: -len(encoded[i].ids)
         )
@@ -268,8 +290,8 @@ class Binoculars:
                 ):
                     parts[index] = ppls
         return [
-            ScoreDetails(log_ppl / x_ppl, log_ppl, x_ppl, len(e.ids), e.scored_chars, e.error)
-            for (log_ppl, x_ppl), e in zip(parts, encoded, strict=True)
+            ScoreDetails(log_ppl / x_ppl, log_ppl, x_ppl, len(e.ids), e.scored_chars, e.error, panel)
+            for (log_ppl, x_ppl, panel), e in zip(parts, encoded, strict=True)
         ]
 
     def _encode(self, index: int, text: str) -> _Encoded:
@@ -309,8 +331,8 @@ class Binoculars:
                 return head
         return clean_text(text)
 
-    def _score_batch(self, token_ids: list[list[int]]) -> list[tuple[float, float]]:
-        """(log_ppl, x_ppl) of each text of one forward batch."""
+    def _score_batch(self, token_ids: list[list[int]]) -> list[tuple[float, float, PanelScores | None]]:
+        """(log_ppl, x_ppl, panel or None) of each text of one forward batch."""
         padded = self.tokenizer.pad({"input_ids": token_ids}, return_tensors="pt")
         input_ids, attention_mask = padded["input_ids"], padded["attention_mask"]
         performer_hidden = self._hidden_states(
@@ -338,8 +360,10 @@ class Binoculars:
         performer_head = self.performer_model.get_output_embeddings()
         device = self.performer_device
         text_of_row, targets = text_of_row.to(device), targets.to(device)
-        nll_sum = torch.zeros(len(token_ids), dtype=torch.float64, device=device)
-        xent_sum = torch.zeros_like(nll_sum)
+        terms_of = panel_terms if self.panel else binoculars_terms
+        # Per text: the sums of nll, xent (and variance, log_rank, entropy with the panel) over its positions.
+        sums = torch.zeros(len(token_ids), 5 if self.panel else 2, dtype=torch.float64, device=device)
+        # panel_terms works in binoculars_terms' temporaries: the same slices either way.
         rows_per_chunk = max(
             1, int(self.logits_chunk_mb * 2**20) // (self.vocab_size * 4 * _TEMPORARIES_PER_ROW)
         )
@@ -349,12 +373,16 @@ class Binoculars:
             observer_logits = (
                 performer_logits if self.shared_model else observer_head(observer_rows[rows]).to(device)
             )
-            nll, xent = binoculars_terms(observer_logits, performer_logits, targets[rows])
-            nll_sum.index_add_(0, text_of_row[rows], nll.double())
-            xent_sum.index_add_(0, text_of_row[rows], xent.double())
+            terms = terms_of(observer_logits, performer_logits, targets[rows])
+            sums.index_add_(0, text_of_row[rows], torch.stack(terms, dim=1).double())
 
-        counts = predicted.sum(dim=1).to(device)
-        return list(zip((nll_sum / counts).tolist(), (xent_sum / counts).tolist(), strict=True))
+        counts = predicted.sum(dim=1).tolist()
+        results = []
+        for text_sums, count in zip(sums.tolist(), counts, strict=True):
+            nll, xent = text_sums[0], text_sums[1]
+            panel = PanelScores.from_sums(*text_sums, positions=count) if self.panel else None
+            results.append((nll / count, xent / count, panel))
+        return results
 
     @staticmethod
     def _hidden_states(model, input_ids, attention_mask, device) -> torch.Tensor:

@@ -2,9 +2,12 @@
 
     POST /score   {"texts": ["...", ...]}
               ->  {"results": [{"score": 0.93, "log_ppl": 2.1, "x_ppl": 2.26, "num_tokens": 87,
-                                "scored_chars": 412, "error": null}, ...]}
+                                "scored_chars": 412, "error": null,
+                                "panel": {"fast_detectgpt": 1.3, "log_rank": 1.1, "log_likelihood": -2.1,
+                                          "entropy": 2.4}}, ...]}
 
-One result per text, in request order. JSON has no NaN: a score, log-ppl or x-ppl that is not a finite number
+One result per text, in request order; `panel` holds the other detectors' criteria (`binoculars.panel`), null
+from a scorer run without the panel. JSON has no NaN: a score, log-ppl or x-ppl that is not a finite number
 (NaN for texts under 2 tokens) is sent as `null` and read back as NaN by `ScoreResponse.to_details()`.
 Requests are checked before they reach a batch (a bad request must not fail other clients' requests): a non-empty
 list of at most `MAX_TEXTS_PER_REQUEST` strings, each at most `MAX_TEXT_CHARS` characters of valid Unicode.
@@ -25,6 +28,7 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field, StrictStr, StringConstraints
 
 from binoculars.detector import ScoreDetails
+from binoculars.panel import PanelScores
 
 SCORE_PATH = "/score"
 HEALTH_PATH = "/health"
@@ -61,6 +65,23 @@ class ScoreRequest(BaseModel):
     texts: list[Text] = Field(min_length=1, max_length=MAX_TEXTS_PER_REQUEST)
 
 
+class PanelScore(BaseModel):
+    """The panel criteria of one text (`binoculars.panel.PanelScores`); `null` where not finite."""
+
+    fast_detectgpt: float | None
+    log_rank: float | None
+    log_likelihood: float | None
+    entropy: float | None
+
+
+def _finite_or_none(value: float) -> float | None:
+    return value if math.isfinite(value) else None
+
+
+def _nan_if_none(value: float | None) -> float:
+    return math.nan if value is None else value
+
+
 class TextScore(BaseModel):
     """One text's Binoculars score and its parts; `null` where the value is not finite (NaN)."""
 
@@ -70,32 +91,35 @@ class TextScore(BaseModel):
     num_tokens: int
     scored_chars: int | None = None
     error: str | None = None
+    panel: PanelScore | None = None
 
     @classmethod
     def from_details(cls, details: ScoreDetails) -> TextScore:
-        def finite_or_none(value: float) -> float | None:
-            return value if math.isfinite(value) else None
-
+        panel = details.panel
         return cls(
-            score=finite_or_none(details.score),
-            log_ppl=finite_or_none(details.log_ppl),
-            x_ppl=finite_or_none(details.x_ppl),
+            score=_finite_or_none(details.score),
+            log_ppl=_finite_or_none(details.log_ppl),
+            x_ppl=_finite_or_none(details.x_ppl),
             num_tokens=details.num_tokens,
             scored_chars=details.scored_chars,
             error=details.error,
+            panel=None
+            if panel is None
+            else PanelScore(**{k: _finite_or_none(v) for k, v in panel.as_dict().items()}),
         )
 
     def to_details(self) -> ScoreDetails:
-        def nan_if_none(value: float | None) -> float:
-            return math.nan if value is None else value
-
+        panel = self.panel
         return ScoreDetails(
-            nan_if_none(self.score),
-            nan_if_none(self.log_ppl),
-            nan_if_none(self.x_ppl),
+            _nan_if_none(self.score),
+            _nan_if_none(self.log_ppl),
+            _nan_if_none(self.x_ppl),
             self.num_tokens,
             self.scored_chars,
             self.error,
+            None
+            if panel is None
+            else PanelScores(**{k: _nan_if_none(v) for k, v in panel.model_dump().items()}),
         )
 
 

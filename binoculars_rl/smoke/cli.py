@@ -148,6 +148,10 @@ def run(args: argparse.Namespace, argv: list[str], console: Console) -> None:
     from binoculars_rl.report import print_report
 
     print_report(console, rollouts, threshold)
+    from binoculars_rl.panel_report import panel_rates, panel_table, panel_thresholds
+
+    rates = panel_rates([r.result for r in rollouts], panel_thresholds(reward_config))
+    console.print(panel_table({"rollouts": rates}))
     console.print(f"wrote {len(rollouts)} rollouts to {output}")
     if args.demo_tiny:
         console.print(

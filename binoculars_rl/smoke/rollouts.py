@@ -16,6 +16,7 @@ from typing import Any
 from binoculars_env.data import StoryPrompt
 from binoculars_env.reward import RewardConfig, RewardResult, score_completions
 
+from binoculars.panel import PanelScores
 from binoculars_rl.smoke.errors import SmokeError
 from binoculars_rl.smoke.policy_server import PolicyServer
 
@@ -66,6 +67,9 @@ class Rollout:
             "guard": r.guard,
             "flagged_as_ai": r.flagged_as_ai,
             "metrics": r.metrics(),
+            "panel": None
+            if r.panel is None
+            else {k: _finite_or_none(v) for k, v in r.panel.as_dict().items()},
         }
 
     @classmethod
@@ -83,6 +87,7 @@ class Rollout:
                 distinct_2=metrics["distinct_2"],
                 flagged_as_ai=record["flagged_as_ai"],
                 guard=record["guard"],
+                panel=_panel(record.get("panel")),
             )
         return cls(
             prompt_index=record["prompt_index"],
@@ -172,6 +177,13 @@ def score(
         ):
             rollout.result = result
         on_batch(batch)
+
+
+def _panel(values: dict[str, float | None] | None) -> PanelScores | None:
+    """The panel of a record (null values back to NaN); None for a record without one."""
+    if values is None:
+        return None
+    return PanelScores(**{k: math.nan if v is None else v for k, v in values.items()})
 
 
 def _finite_or_none(value: float) -> float | None:

@@ -13,6 +13,7 @@ import verifiers as vf
 
 from binoculars_env.batching import score_group
 from binoculars_env.data import DataConfig, Split, StoryPrompt, load_story_prompts
+from binoculars_env.ensemble import check_ensemble
 from binoculars_env.reward import METRIC_NAMES, RewardConfig, completion_text
 
 ENV_ID = "binoculars-env"
@@ -45,6 +46,7 @@ def load_environment(split: Split | None = None, **args: Any) -> vf.SingleTurnEn
     reward_config = RewardConfig(**{k: v for k, v in args.items() if k in RewardConfig.model_fields})
     reward_config.resolved_threshold()  # a bad calibration_file fails here, before any rollout
     reward_config.resolved_scale()
+    check_ensemble(reward_config)  # an ensemble without its calibration fails here too
 
     from binoculars_env.classic_rubric import BinocularsRubric
 

@@ -23,6 +23,10 @@ Defenses against surface attacks (each a knob, default on; docs/attacks.md measu
   capitals, punctuation, function words, misspellings, foreign-language sentences; bands fitted on human text)
   gets the guard `profile:<statistic>`.
 
+`reward_criteria` / `ensemble` optionally reward several detectors of the panel at once (`ensemble.py`): the
+margin (score - threshold) / scale is then the min (or mean) of each rewarded criterion's calibrated margin. The
+panel's criteria are always logged as weight-0 metrics.
+
 `score_completions(texts, config)` is the one synchronous entry point; both verifiers stacks and a trainer
 that calls the reward directly use it.
 """
@@ -34,12 +38,14 @@ import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from binoculars.defaults import DEFAULT_OBSERVER, DEFAULT_PERFORMER
+from binoculars.panel import PANEL_CRITERIA, PanelScores, human_margin
 from binoculars_env.canonical import CANONICAL_STEPS, canonical_form, obfuscation
+from binoculars_env.ensemble import BINOCULARS_ONLY, RewardCriteria, reward_margin
 from binoculars_env.profile import STATISTICS, Bands, bands_from_json, load_bands, outside_band, text_profile
 from binoculars_env.remote_scorer import RemoteScorerSpec, get_remote_scorer
 from binoculars_env.scorer_pool import ScorerSpec, get_scorer
@@ -83,6 +89,12 @@ class RewardConfig(BaseModel):
     use_calibrated_scale: bool = True
     """Use the `scale` written into `calibration_file` by scripts/calibrate.py when `scale` is None; False keeps
     the unscaled reward with a calibration file. Files written before calibration had a scale have none."""
+    reward_criteria: RewardCriteria = Field(default_factory=lambda: list(BINOCULARS_ONLY))
+    """Detectors the reward pays for fooling (`binoculars`, `fast_detectgpt`, `log_rank`, `log_likelihood`,
+    `entropy`); more than Binoculars needs a `calibration_file` with per-criterion calibration (see
+    `binoculars_env.ensemble`)."""
+    ensemble: Literal["min", "mean"] = "min"
+    """How the rewarded criteria's margins combine: `min` (every detector must be fooled) or `mean`."""
     min_tokens: int = Field(16, ge=0)
     """Completions with fewer tokens get -2 (Binoculars is noise on very short text)."""
     max_log_ppl: float | None = 5.0
@@ -247,7 +259,12 @@ def length_penalty(num_tokens: int, config: RewardConfig) -> float:
 def shaped_reward(score: float, threshold: float, scale: float | None, length_penalty: float) -> float:
     """clip((score - threshold) / scale - length_penalty, -2, 2); scale None: no division. Finite inputs only
     (the guards keep NaN away: max(-2, min(2, nan)) would be +2)."""
-    margin = score - threshold if scale is None else (score - threshold) / scale
+    return clipped_reward(human_margin("binoculars", score, threshold, scale), length_penalty)
+
+
+def clipped_reward(margin: float, length_penalty: float) -> float:
+    """clip(margin - length_penalty, -2, 2): the reward from its margin ((score - threshold) / scale, or an
+    ensemble's, `ensemble.reward_margin`). Finite inputs only."""
     return min(MAX_REWARD, max(MIN_REWARD, margin - length_penalty))
 
 
@@ -271,6 +288,9 @@ class RewardResult:
     """Edit distance per character between the completion and its canonical form (the text scored)."""
     profile: dict[str, float] = field(default_factory=dict)
     """The human-profile statistics of the scored canonical span (binoculars_env.profile); {} when empty."""
+    panel: PanelScores | None = None
+    """The other detectors' criteria (`binoculars.panel`); None when the text was not scored or the scorer
+    reported no panel."""
 
     def metrics(self) -> dict[str, float]:
         """Weight-0 monitoring values, always finite (NaN parts report 0.0; `guard_failed` marks them)."""
@@ -288,6 +308,7 @@ class RewardResult:
             "guard_failed": float(self.guard is not None),
             "obfuscation": self.obfuscation,
             **{name: self.profile.get(name, 0.0) for name in STATISTICS},
+            **{name: finite(getattr(self.panel, name, math.nan)) for name in PANEL_CRITERIA},
         }
 
 
@@ -355,12 +376,13 @@ def score_completions(texts: list[str], config: RewardConfig) -> list[RewardResu
         distinct = distinct_2(span)
         distance = obfuscation(raw, text)
         profile = text_profile(span, config.language)
-        guard = _guard(d, distinct, config) or _surface_guard(distance, profile, bands, config)
-        reward = (
-            MIN_REWARD
-            if guard
-            else shaped_reward(d.score, threshold, scale, length_penalty(d.num_tokens, config))
+        margin = reward_margin(d, config, threshold, scale)
+        guard = (
+            _guard(d, distinct, config)
+            or _surface_guard(distance, profile, bands, config)
+            or (None if math.isfinite(margin) else "non_finite")
         )
+        reward = MIN_REWARD if guard else clipped_reward(margin, length_penalty(d.num_tokens, config))
         results.append(
             RewardResult(
                 reward=reward,
@@ -373,6 +395,7 @@ def score_completions(texts: list[str], config: RewardConfig) -> list[RewardResu
                 guard=guard,
                 obfuscation=distance,
                 profile=profile,
+                panel=d.panel,
             )
         )
     return results

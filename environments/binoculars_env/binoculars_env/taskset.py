@@ -12,6 +12,7 @@ import verifiers.v1 as vf
 
 from binoculars_env.batching import batcher_for
 from binoculars_env.data import DataConfig, Split, load_story_prompts
+from binoculars_env.ensemble import check_ensemble
 from binoculars_env.reward import RewardConfig, RewardResult
 
 
@@ -57,6 +58,7 @@ class BinocularsTaskset(vf.Taskset[BinocularsTask, BinocularsTasksetConfig]):
     def load(self) -> list[BinocularsTask]:
         self.config.task.resolved_threshold()  # a bad calibration_file fails here, before any rollout
         self.config.task.resolved_scale()
+        check_ensemble(self.config.task)  # an ensemble without its calibration fails here too
         return [
             BinocularsTask(
                 StoryData(prompt=story.messages(), beginning=story.beginning, reference=story.reference),

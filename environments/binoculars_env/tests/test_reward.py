@@ -17,6 +17,7 @@ from pydantic import ValidationError
 from reference_scores import reference_reward, reference_score
 
 from binoculars import save_thresholds
+from binoculars.panel import PANEL_CRITERIA
 from binoculars.testing.faults import RecordingTokenizer
 
 STORIES = [
@@ -217,6 +218,7 @@ def test_monitoring_metrics(tiny_reward_config):
     assert set(metrics) == {
         "binoculars_score", "log_ppl", "x_ppl", "num_tokens", "distinct_2", "flagged_as_ai", "guard_failed",
         "obfuscation", *STATISTICS,
+        *PANEL_CRITERIA,
     }  # fmt: skip
     assert metrics["obfuscation"] == 0.0  # plain lower-case ASCII prose is its own canonical form
     assert metrics["function_word_share"] == pytest.approx(7 / 13)  # the x4, on x2, and: stop words
