@@ -26,9 +26,8 @@ from trl import TrlParser
 
 from binoculars.testing.tiny import build_tiny_pair
 from binoculars_rl.evaluation import evaluate_texts
-from binoculars_rl.generation import generate_completions
 from binoculars_rl.trl_args import parser_types
-from binoculars_rl.trl_training import build_training_run
+from binoculars_rl.trl_training import build_training_run, held_out_completions
 
 ROOT = Path(__file__).resolve().parent.parent
 RECIPE = ROOT / "configs" / "trl" / "grpo_tiny_cpu.yaml"
@@ -43,16 +42,7 @@ WINDOW = 10
 
 
 def held_out_reward(run, grpo_config) -> float:
-    texts = generate_completions(
-        run.trainer.model,
-        run.trainer.processing_class,
-        [p.messages() for p in run.eval_prompts],
-        max_new_tokens=grpo_config.max_completion_length,
-        temperature=grpo_config.temperature,
-        chat_template_kwargs=grpo_config.chat_template_kwargs,
-        seed=grpo_config.seed,
-        desc="held-out",
-    )
+    texts = held_out_completions(run, grpo_config, "held-out")
     return evaluate_texts(texts, run.reward).summary()["mean_reward"]
 
 

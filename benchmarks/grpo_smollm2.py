@@ -32,11 +32,10 @@ from binoculars_env.profile import STATISTICS
 from trl import TrlParser
 
 from binoculars_rl.evaluation import evaluate_texts
-from binoculars_rl.generation import generate_completions
 from binoculars_rl.real_model import smollm2_dir
 from binoculars_rl.trl_args import parser_types, reward_config
 from binoculars_rl.trl_reward import BinocularsReward
-from binoculars_rl.trl_training import build_training_run
+from binoculars_rl.trl_training import build_training_run, held_out_completions
 
 ROOT = Path(__file__).resolve().parent.parent
 RECIPE = ROOT / "configs" / "trl" / "grpo_smollm2_cpu.yaml"
@@ -65,16 +64,7 @@ WINDOW = 5
 
 def held_out(run, grpo_config, reward: BinocularsReward, desc: str) -> dict:
     """One story per held-out prompt from the current policy, judged by `reward`."""
-    texts = generate_completions(
-        run.trainer.model,
-        run.trainer.processing_class,
-        [p.messages() for p in run.eval_prompts],
-        max_new_tokens=grpo_config.max_completion_length,
-        temperature=grpo_config.temperature,
-        chat_template_kwargs=grpo_config.chat_template_kwargs,
-        seed=grpo_config.seed,
-        desc=desc,
-    )
+    texts = held_out_completions(run, grpo_config, desc)
     evaluation = evaluate_texts(texts, reward)
     results = evaluation.results
     return {

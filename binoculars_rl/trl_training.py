@@ -87,22 +87,39 @@ def build_training_run(train_args: TrainArguments, env_args, grpo_config, model_
     return TrainingRun(trainer, reward, eval_prompts, output_dir)
 
 
+def held_out_completions(
+    run: TrainingRun,
+    grpo_config,
+    desc: str,
+    max_new_tokens: int | None = None,
+    temperature: float | None = None,
+    batch_size: int = 16,
+) -> list[str]:
+    """One sampled completion per held-out prompt from the current policy (thinking off, the run's seed); the
+    token budget and temperature default to training's."""
+    return generate_completions(
+        run.trainer.model,
+        run.trainer.processing_class,
+        [p.messages() for p in run.eval_prompts],
+        max_new_tokens=max_new_tokens or grpo_config.max_completion_length,
+        temperature=grpo_config.temperature if temperature is None else temperature,
+        batch_size=batch_size,
+        chat_template_kwargs=grpo_config.chat_template_kwargs,
+        seed=grpo_config.seed,
+        desc=desc,
+    )
+
+
 def final_evaluation(run: TrainingRun, train_args: TrainArguments, grpo_config) -> Evaluation:
     """Sample one completion per held-out prompt from the trained policy, score it with the environment's reward,
     and write `eval_completions.jsonl` and `eval_report.json` (mean reward + degeneracy report) to the run dir."""
-    trainer = run.trainer
-    texts = generate_completions(
-        trainer.model,
-        trainer.processing_class,
-        [p.messages() for p in run.eval_prompts],
-        max_new_tokens=train_args.eval_max_new_tokens or grpo_config.max_completion_length,
-        temperature=grpo_config.temperature
-        if train_args.eval_temperature is None
-        else train_args.eval_temperature,
+    texts = held_out_completions(
+        run,
+        grpo_config,
+        "final eval",
+        max_new_tokens=train_args.eval_max_new_tokens,
+        temperature=train_args.eval_temperature,
         batch_size=train_args.eval_batch_size,
-        chat_template_kwargs=grpo_config.chat_template_kwargs,
-        seed=grpo_config.seed,
-        desc="final eval",
     )
     evaluation = evaluate_texts(texts, run.reward)
     write_completions(run.output_dir / "eval_completions.jsonl", run.eval_prompts, texts, evaluation.results)

@@ -141,18 +141,12 @@ class RewardConfig(BaseModel):
     @field_validator("canonical_steps")
     @classmethod
     def _known_steps(cls, steps: list[str]) -> list[str]:
-        unknown = sorted(set(steps) - set(CANONICAL_STEPS))
-        if unknown:
-            raise ValueError(f"unknown canonical steps {unknown}; known: {list(CANONICAL_STEPS)}")
-        return steps
+        return _only_known(steps, CANONICAL_STEPS, "canonical steps")
 
     @field_validator("profile_statistics")
     @classmethod
     def _known_statistics(cls, statistics: list[str]) -> list[str]:
-        unknown = sorted(set(statistics) - set(STATISTICS))
-        if unknown:
-            raise ValueError(f"unknown profile statistics {unknown}; known: {list(STATISTICS)}")
-        return statistics
+        return _only_known(statistics, STATISTICS, "profile statistics")
 
     @field_validator("scorer_device")
     @classmethod
@@ -218,6 +212,13 @@ class RewardConfig(BaseModel):
 
     def cache_key(self) -> str:
         return self.reward_settings().model_dump_json()
+
+
+def _only_known(names: list[str], known: tuple[str, ...], what: str) -> list[str]:
+    unknown = sorted(set(names) - set(known))
+    if unknown:
+        raise ValueError(f"unknown {what} {unknown}; known: {list(known)}")
+    return names
 
 
 @lru_cache(maxsize=32)
