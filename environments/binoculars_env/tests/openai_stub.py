@@ -21,7 +21,8 @@ SCRIPTED_REPLIES = [
     "The little fox ran to the river and found a friend. They played with a red ball until the sun went down.",
     "<think>I should write a happy ending.</think>Mia smiled at Tom, and they walked home together, holding hands.",
     "",
-    "Then the bird sang a song for everyone in the garden, and all the animals danced in the warm sun. 🙂",
+    # non-ASCII (an em dash) that the canonical form keeps, so every stack must pass it through unchanged
+    "Then the bird sang a song for everyone in the garden, and all the animals danced in the warm sun — all day.",
 ]
 
 
