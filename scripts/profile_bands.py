@@ -16,16 +16,16 @@ import json
 import sys
 from pathlib import Path
 
-from binoculars_env.canonical import CANONICAL_STEPS, canonical_form
+from binoculars_env.canonical import CANONICAL_STEPS
 from binoculars_env.profile import (
     BAND_PADDING,
     BAND_QUANTILES,
     MIN_BAND_PADDING,
     SHIPPED_BANDS,
     STATISTICS,
+    canonical_profiles,
     fit_bands,
     outside_band,
-    text_profile,
 )
 
 from binoculars_rl.human_text import HumanTextError, fortune_passages, read_human_file
@@ -49,7 +49,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 def guarded_share(bands: dict, texts: list[str], language: str) -> float:
     """Share of `texts` whose canonical form lies outside some band."""
-    profiles = [text_profile(canonical_form(text), language) for text in texts]
+    profiles = canonical_profiles(texts, language)
     return sum(outside_band(p, bands, STATISTICS) is not None for p in profiles) / len(texts)
 
 

@@ -106,6 +106,11 @@ def outside_band(
     return None
 
 
+def canonical_profiles(texts: list[str], language: str = "en") -> list[dict[str, float]]:
+    """`text_profile` of each text's default canonical form (the form the reward profiles)."""
+    return [text_profile(canonical_form(text), language) for text in texts]
+
+
 def fit_bands(texts: list[str], language: str = "en") -> Bands:
     """Bands of every statistic from human-written `texts`, profiled in their default canonical form (the form the
     reward profiles; see the module docstring)."""
@@ -113,16 +118,14 @@ def fit_bands(texts: list[str], language: str = "en") -> Bands:
         raise ValueError(
             f"fitting profile bands needs at least {MIN_FIT_TEXTS} human texts, got {len(texts)}"
         )
-    profiles = [text_profile(canonical_form(text), language) for text in texts]
+    profiles = canonical_profiles(texts, language)
     bands = {}
     for name in STATISTICS:
         values = np.array([p[name] for p in profiles])
         low, high = (float(q) for q in np.quantile(values, BAND_QUANTILES))
         pad = max(BAND_PADDING * (high - low), MIN_BAND_PADDING)
-        low, high = low - pad, high + pad
-        if name.endswith("_share"):
-            low, high = max(0.0, low), min(1.0, high)
-        bands[name] = (max(0.0, low), high)  # every statistic is a count ratio: never negative
+        high = min(1.0, high + pad) if name.endswith("_share") else high + pad
+        bands[name] = (max(0.0, low - pad), high)  # every statistic is a count ratio: never negative
     return bands
 
 
