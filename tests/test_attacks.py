@@ -406,3 +406,47 @@ def test_benchmark_takes_a_seeded_subset_in_file_order():
     subset = bench.seeded_subset(texts, 4, seed=1)
     assert subset == bench.seeded_subset(texts, 4, seed=1)
     assert len(set(subset)) == 4 and subset == sorted(subset, key=texts.index)
+
+
+def test_benchmark_with_a_calibration_file_rewards_as_the_environment_does_on_held_out_human_text(
+    tiny_pair, tmp_path
+):
+    from binoculars_env.reward import RewardConfig, score_completions
+
+    from binoculars import save_thresholds
+
+    ai = story_corpus(num_stories=3, seed=12)
+    calibration = tmp_path / "calibration.json"
+    from binoculars.calibration import text_key
+
+    seen = [{"label": 0, "key": text_key(HUMAN[0])}, {"label": 1, "text": "an AI story of an older file"}]
+    save_thresholds(calibration, {"accuracy": 0.93}, scale=0.05, max_log_ppl=9.0, samples=seen)
+    args = [
+        "--observer", str(tiny_pair.observer), "--performer", str(tiny_pair.performer), "--device", "cpu",
+        "--ai-file", str(write_jsonl(tmp_path / "ai.jsonl", ai)),
+        "--human-file", str(write_jsonl(tmp_path / "human.jsonl", HUMAN)),
+        "--calibration-file", str(calibration), "--out-dir", str(tmp_path / "out"),
+    ]  # fmt: skip
+    assert load_benchmark().main(args) == 0
+    run = json.loads((tmp_path / "out" / "attacks.json").read_text())
+    assert (run["threshold"], run["scale"], run["max_log_ppl"]) == (0.93, 0.05, 9.0)
+    assert run["num_human"] == 1 and run["human_texts_in_calibration_left_out"] == 1
+    with (tmp_path / "out" / "attacks.csv").open() as f:
+        table = {row["condition"]: row for row in csv.DictReader(f)}
+    config = RewardConfig(
+        observer_model=str(tiny_pair.observer), performer_model=str(tiny_pair.performer), scorer_device="cpu",
+        calibration_file=str(calibration),
+    )  # fmt: skip
+    for condition, texts in (("clean_ai", ai), ("clean_human", HUMAN[1:])):
+        expected = statistics.fmean(r.reward for r in score_completions(texts, config))
+        assert float(table[condition]["mean_reward"]) == pytest.approx(expected, abs=1e-9)
+
+
+def test_benchmark_takes_either_a_threshold_or_a_calibration_file(capsys, tmp_path):
+    with pytest.raises(SystemExit) as exit_info:
+        load_benchmark().main(["--threshold", "1.0", "--calibration-file", str(tmp_path / "c.json")])
+    assert exit_info.value.code == 2
+    assert "--threshold and --calibration-file exclude each other" in capsys.readouterr().err
+    (tmp_path / "plain.json").write_text('{"thresholds": {"accuracy": 1.0}}')
+    with pytest.raises(SystemExit, match="has no `samples` list"):
+        load_benchmark().calibration_keys(tmp_path / "plain.json")

@@ -33,13 +33,14 @@ from binoculars.calibration import (
     balanced_sample,
     build_report,
     checkpoint_path_for,
+    fluency_ceiling,
     roc_points,
     score_samples,
     text_key,
     write_report,
 )
 from binoculars.testing.tiny import story_corpus
-from binoculars.utils import load_scale
+from binoculars.utils import load_max_log_ppl, load_scale
 from binoculars_rl import calibration_sources
 from binoculars_rl.calibration_sources import (
     AI_CLASS,
@@ -177,6 +178,7 @@ def test_cli_calibrates_separable_jsonl_and_every_number_checks_out(
     source = {(r["text"], r["label"]) for r in map(json.loads, separable_file.read_text().splitlines())}
     for sample in report["samples"]:
         assert (sample["text"], "ai" if sample["label"] == AI_CLASS else "human") in source
+        assert sample["key"] == text_key(sample["text"])  # what a held-out evaluation matches texts by
     # Saved scores are the scorer's own scores of those texts (order kept despite length-sorted batching).
     texts = [s["text"] for s in report["samples"]]
     np.testing.assert_allclose([s["score"] for s in report["samples"]], bino.compute_score(texts), rtol=1e-6)
@@ -371,6 +373,37 @@ def test_load_scale_reads_old_files_as_none_and_rejects_bad_values(tmp_path):
     assert not (tmp_path / "bad.json").exists()
     with pytest.raises(FileNotFoundError, match="missing.json"):
         load_scale(tmp_path / "missing.json")
+
+
+def test_report_fluency_ceiling_is_an_order_statistic_of_the_human_log_ppls_only(tmp_path):
+    rng = np.random.default_rng(3)
+    samples = [LabelledText(f"t{i}", i % 2) for i in range(600)] + [LabelledText("x", HUMAN_CLASS)]
+    log_ppls = [float(rng.normal(3.0 + 2.0 * s.label, 0.5)) for s in samples[:-1]]  # AI texts far above
+    scores = [
+        SampleScore(1.0 - 0.1 * s.label, v, 1.0, 10) for s, v in zip(samples[:-1], log_ppls, strict=True)
+    ]
+    scores.append(SampleScore(math.nan, 99.0, math.nan, 1))  # unscored: takes no part
+    report = build_report(samples, scores, {"observer": "o", "performer": "p"})
+    human = sorted(v for s, v in zip(samples[:-1], log_ppls, strict=True) if s.label == HUMAN_CLASS)
+    assert len(human) == 300
+    assert report["max_log_ppl"] == human[math.ceil(0.995 * (len(human) - 1))]  # the 299th of 300
+    assert sum(v > report["max_log_ppl"] for v in human) == 1
+    json_path, _ = write_report(report, tmp_path / "r.json")
+    assert load_max_log_ppl(json_path) == report["max_log_ppl"]
+    assert fluency_ceiling(human[:60]) == max(human[:60])  # a small sample: its maximum
+
+
+def test_load_max_log_ppl_reads_old_files_as_none_and_rejects_bad_values(tmp_path):
+    old = tmp_path / "old.json"
+    save_thresholds(old, {"accuracy": 0.9})
+    assert load_max_log_ppl(old) is None
+    for bad in (0, -1.0, math.nan, math.inf, None, "5"):
+        with pytest.raises(ValueError, match="max_log_ppl in .* must be a positive finite number"):
+            save_thresholds(tmp_path / "bad.json", {"accuracy": 0.9}, max_log_ppl=bad)
+    with pytest.raises(ValueError, match="fluency ceiling quantile"):
+        fluency_ceiling([1.0, 2.0], quantile=0)
+    with pytest.raises(CalibrationDataError, match="at least one human text with a finite log-ppl"):
+        fluency_ceiling([math.nan])
 
 
 def test_score_samples_keeps_input_order(bino):

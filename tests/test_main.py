@@ -118,7 +118,8 @@ def test_demo_runs_the_whole_pipeline_offline_and_stops_its_server(tiny_pair, tm
 
 @pytest.mark.real_model
 def test_demo_uses_smollm2_as_policy_and_as_observer_equal_performer(tmp_path):
-    from binoculars_rl.real_model import smollm2_dir
+    from binoculars import load_thresholds
+    from binoculars_rl.real_model import SMOLLM2_CALIBRATION, smollm2_dir
 
     output = tmp_path / "smollm2-demo.jsonl"
     done = run_main("--demo", "-m", "1", "-n", "2", "--max-tokens", "24", f"--output={output}")
@@ -126,12 +127,14 @@ def test_demo_uses_smollm2_as_policy_and_as_observer_equal_performer(tmp_path):
     assert done.returncode == 0, done.stdout + done.stderr
     text = " ".join(done.stdout.split())  # rich wraps panels
     assert "policy = observer = performer = SmolLM2-135M-Instruct" in text
-    assert "MEANINGLESS" not in text and "uncalibrated placeholder 1.0" in text
+    assert "MEANINGLESS" not in text and "SmolLM2's own calibration on human prose" in text
     records = read_jsonl(output)
     assert len(records) == 2
     assert {r["settings"]["policy"] for r in records} == {str(smollm2_dir())}
     env = records[0]["settings"]["env"]
     assert env["observer_model"] == env["performer_model"] == str(smollm2_dir())
+    assert env["calibration_file"] == str(SMOLLM2_CALIBRATION)
+    assert env["threshold"] == load_thresholds(SMOLLM2_CALIBRATION)["accuracy"]
     assert all(r["score"] is None or 0 < r["score"] < 5 for r in records)
 
 

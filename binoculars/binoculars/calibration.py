@@ -31,6 +31,14 @@ i.e. sqrt(((n_ai - 1) var_ai + (n_human - 1) var_human) / (n_ai + n_human - 2)) 
 (ddof 1). It is how far one text's score typically lies from its class mean, so `(score - threshold) / scale`
 measures a completion's margin in units of the detector's own noise. It must be positive and finite: a sample
 with fewer than 3 finite scores, or with every class's scores all equal, fails calibration.
+
+The report's `max_log_ppl` (read by `binoculars.utils.load_max_log_ppl` and the environment's fluency guard) is
+the fluency ceiling of this model pair, `fluency_ceiling`: the `FLUENCY_CEILING_QUANTILE` (99.5%) quantile of the
+human texts' performer log-perplexities, taken as one of the values (an order statistic, never interpolated).
+Text above it is less fluent than 99.5% of human text to this performer; a new human text from the same source
+lands above it with probability about 0.5% (1/(n + 1) when the sample has under 200 human texts and the
+ceiling is their maximum). The default pair's fixed ceiling (5.0) does not carry over to other pairs: each
+model has its own perplexity scale.
 """
 
 from __future__ import annotations
@@ -53,6 +61,7 @@ AI_CLASS = 1
 HUMAN_CLASS = 0
 DEFAULT_TARGET_FPRS = (0.0001, 0.01)
 DEFAULT_LOW_FPR_TARGET = 0.01
+FLUENCY_CEILING_QUANTILE = 0.995
 REPORT_FORMAT = "binoculars-calibration/1"
 CHECKPOINT_FORMAT = "binoculars-calibration-scores/1"
 
@@ -390,6 +399,17 @@ def pooled_within_class_std(scores: np.ndarray, labels: np.ndarray) -> float:
     return scale
 
 
+def fluency_ceiling(human_log_ppls: Sequence[float], quantile: float = FLUENCY_CEILING_QUANTILE) -> float:
+    """The `quantile` of the human texts' finite log-perplexities, as one of them (numpy's "higher" order
+    statistic): the calibrated `max_log_ppl` (see the module docstring)."""
+    if not 0 < quantile <= 1:
+        raise ValueError(f"fluency ceiling quantile must be in (0, 1], got {quantile}")
+    values = np.array([v for v in human_log_ppls if math.isfinite(v)], dtype=np.float64)
+    if values.size == 0:
+        raise CalibrationDataError("the fluency ceiling needs at least one human text with a finite log-ppl")
+    return float(np.quantile(values, quantile, method="higher"))
+
+
 def build_report(
     samples: Sequence[LabelledText],
     sample_scores: Sequence[SampleScore],
@@ -426,6 +446,7 @@ def build_report(
     from sklearn.metrics import roc_auc_score
 
     scale = pooled_within_class_std(scores, labels)
+    ceiling = fluency_ceiling([sample_scores[i].log_ppl for i in finite if samples[i].label == HUMAN_CLASS])
     roc = roc_points(scores, labels)
     fpr, tpr, thresholds = roc
     best_accuracy = operating_point(scores, labels, best_balanced_accuracy_cut(roc))
@@ -452,6 +473,7 @@ def build_report(
     return {
         "thresholds": chosen,
         "scale": scale,
+        "max_log_ppl": ceiling,
         "format": REPORT_FORMAT,
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "models": model_info,
@@ -464,6 +486,8 @@ def build_report(
             "low_fpr_threshold": f"highest TPR with FPR <= {low_fpr_target:g} on the human texts",
             "scale": "pooled within-class standard deviation of the finite scores: sqrt((sum over AI texts of "
             "(score - AI mean)^2 + sum over human texts of (score - human mean)^2) / (n_ai + n_human - 2))",
+            "max_log_ppl": f"fluency ceiling: the {FLUENCY_CEILING_QUANTILE:g} quantile (numpy 'higher', one of the "
+            "values) of the human texts' performer log-perplexities",
         },
         "counts": counts,
         "auroc": float(roc_auc_score(labels, -scores)),
@@ -474,7 +498,12 @@ def build_report(
         "target_fprs": at_targets,
         "roc": {"fpr": fpr.tolist(), "tpr": tpr.tolist(), "thresholds": thresholds.tolist()},
         "samples": [
-            {"label": sample.label, **_finite_or_none(asdict(score)), "text": sample.text}
+            {
+                "label": sample.label,
+                **_finite_or_none(asdict(score)),
+                "key": text_key(sample.text),
+                "text": sample.text,
+            }
             for sample, score in zip(samples, sample_scores, strict=True)
         ],
     }

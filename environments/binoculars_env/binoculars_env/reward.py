@@ -9,8 +9,8 @@ detector's decision boundary, `shortfall` how far the text falls short of `lengt
 term is in reward units, never divided by the scale: `length_weight` is the most a short text loses either way.
 Guards give the worst reward, -2, never the top: empty text (also after `<think>` blocks are removed), text the
 scorer's tokenizer rejects (that text alone; the rest of the batch is scored as usual), fewer than `min_tokens`
-tokens, a non-finite score, text whose performer log-perplexity is above `max_log_ppl` (gibberish has high
-perplexity, and high perplexity fools Binoculars into "human"), and repetitive text (distinct-2 below
+tokens, a non-finite score, text whose performer log-perplexity is above the fluency ceiling `max_log_ppl`
+(calibrated per model pair; gibberish has high perplexity, and high perplexity fools Binoculars into "human"), and repetitive text (distinct-2 below
 `min_distinct_2`). Guards that read the text read the span the scorer scored (its first `max_token_observed`
 tokens), never a tail the detector did not see.
 
@@ -55,6 +55,8 @@ if TYPE_CHECKING:
 
 MIN_REWARD, MAX_REWARD = -2.0, 2.0
 DEFAULT_THRESHOLD = 1.0
+DEFAULT_MAX_LOG_PPL = 5.0
+"""The fluency ceiling of the default pair (Qwen2.5-0.5B performer) when no calibration file gives one."""
 _THINK_BLOCK = re.compile(r"<think>.*?</think>", re.DOTALL)
 
 
@@ -97,9 +99,11 @@ class RewardConfig(BaseModel):
     """How the rewarded criteria's margins combine: `min` (every detector must be fooled) or `mean`."""
     min_tokens: int = Field(16, ge=0)
     """Completions with fewer tokens get -2 (Binoculars is noise on very short text)."""
-    max_log_ppl: float | None = 5.0
-    """Fluency ceiling: completions whose performer log-perplexity (nats/token) is above it get -2.
-    None disables it."""
+    max_log_ppl: float | Literal["auto"] | None = "auto"
+    """Fluency ceiling: completions whose performer log-perplexity (nats/token) is above it get -2 (guard
+    `disfluent`). `auto`: the `max_log_ppl` of `calibration_file` (the 99.5% quantile of its human texts'
+    log-ppl, written by scripts/calibrate.py) when it has one, else 5.0 (set for the default Qwen pair). None
+    disables it."""
     min_distinct_2: float | None = Field(0.6, ge=0, le=1)
     """Repetition guard: completions whose distinct-2 (unique / all whitespace-separated word bigrams) is
     below it get -2 (repeating a phrase is a cheap way to look human to Binoculars). Text with fewer than two
@@ -196,6 +200,17 @@ class RewardConfig(BaseModel):
             return calibrated_scale(self.calibration_file)
         return None
 
+    def resolved_max_log_ppl(self) -> float | None:
+        """`max_log_ppl` if a number (None: no ceiling); for `auto`, the calibration file's ceiling when it has
+        one, else `DEFAULT_MAX_LOG_PPL`."""
+        if self.max_log_ppl != "auto":
+            return self.max_log_ppl
+        if self.calibration_file is not None:
+            ceiling = calibrated_max_log_ppl(self.calibration_file)
+            if ceiling is not None:
+                return ceiling
+        return DEFAULT_MAX_LOG_PPL
+
     def resolved_bands(self) -> Bands:
         """`profile_bands_file`'s bands, else the calibration file's (when it has them), else the shipped ones."""
         if self.profile_bands_file is not None:
@@ -241,6 +256,14 @@ def calibrated_scale(calibration_file: str) -> float | None:
     from binoculars.utils import load_scale
 
     return load_scale(Path(calibration_file))
+
+
+@lru_cache(maxsize=32)
+def calibrated_max_log_ppl(calibration_file: str) -> float | None:
+    """The `max_log_ppl` (fluency ceiling) of a calibration JSON; None when it has none (older files)."""
+    from binoculars.utils import load_max_log_ppl
+
+    return load_max_log_ppl(Path(calibration_file))
 
 
 @lru_cache(maxsize=32)
@@ -356,6 +379,7 @@ def score_completions(texts: list[str], config: RewardConfig) -> list[RewardResu
         raise TypeError("score_completions takes a list of texts, got one str; pass [text]")
     threshold = config.resolved_threshold()
     scale = config.resolved_scale()
+    max_log_ppl = config.resolved_max_log_ppl()
     bands = config.resolved_bands() if config.profile_statistics else None
     plain = [strip_think(text) for text in texts]
     canonical = [canonical_form(text, config.canonical_steps) for text in plain]
@@ -379,7 +403,7 @@ def score_completions(texts: list[str], config: RewardConfig) -> list[RewardResu
         profile = text_profile(span, config.language)
         margin = reward_margin(d, config, threshold, scale)
         guard = (
-            _guard(d, distinct, config)
+            _guard(d, distinct, max_log_ppl, config)
             or _surface_guard(distance, profile, bands, config)
             or (None if math.isfinite(margin) else "non_finite")
         )
@@ -412,14 +436,14 @@ def scored_span(text: str, details: ScoreDetails) -> str:
     return text[: details.scored_chars]
 
 
-def _guard(d: ScoreDetails, distinct: float, config: RewardConfig) -> str | None:
+def _guard(d: ScoreDetails, distinct: float, max_log_ppl: float | None, config: RewardConfig) -> str | None:
     if d.error is not None:
         return "unscorable"
     if d.num_tokens < max(config.min_tokens, 2):
         return "too_short"
     if not all(math.isfinite(v) for v in (d.score, d.log_ppl, d.x_ppl)):
         return "non_finite"
-    if config.max_log_ppl is not None and d.log_ppl > config.max_log_ppl:
+    if max_log_ppl is not None and d.log_ppl > max_log_ppl:
         return "disfluent"
     if config.min_distinct_2 is not None and distinct < config.min_distinct_2:
         return "repetitive"

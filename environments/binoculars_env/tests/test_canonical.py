@@ -44,6 +44,11 @@ def test_plain_ascii_prose_is_its_own_canonical_form():
         ("case", "THE DOG RAN HOME. I SAW IT.", "The dog ran home. I saw it."),
         ("case", "tHe DoG rAn HoMe.", "The dog ran home."),
         ("spelling", "The dog rann to the huose and smiiled.", "The dog ran to the house and smiled."),
+        (  # capitalised, mixed-case, two-letter and apostrophe typos; a capital or sentence start stays capital
+            "spelling",
+            'Atfer lunch, hSe said "Taht\'s ot mine." Then SShe left.',
+            'After lunch, he said "That\'s to mine." Then She left.',
+        ),
     ],
 )
 def test_each_step_undoes_its_surface_edit_and_only_when_switched_on(step, raw, canonical):
@@ -56,7 +61,11 @@ def test_each_step_undoes_its_surface_edit_and_only_when_switched_on(step, raw, 
 def test_names_and_normal_capitals_are_left_alone():
     text = "Tim and NASA went to Paris. Mr. Brown said the Qwxl was gone."
     assert inner_upper_share(text) == pytest.approx(3 / 33)  # ASA of NASA among the 33 non-initial letters
-    assert canonical_form(text) == text  # capitalised unknown words (names) are not spell-corrected
+    assert canonical_form(text) == text  # acronyms are not spell-checked; names it knows or cannot fix stay
+    assert (
+        canonical_form("I couldn't go. OK, the TV was on.", ["spelling"])
+        == "I couldn't go. OK, the TV was on."
+    )
 
 
 def test_obfuscation_is_edit_distance_per_character_ignoring_whitespace():

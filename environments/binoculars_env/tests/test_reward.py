@@ -1,6 +1,7 @@
 """The reward: clip(score - threshold) of an independent Binoculars computation, the guards, and a validated
 config."""
 
+import json
 import math
 
 import pytest
@@ -154,6 +155,37 @@ def test_fluency_ceiling_guard(tiny_reward_config):
     [disfluent] = score_completions([STORIES[1]], strict)
     assert (disfluent.reward, disfluent.guard) == (-2.0, "disfluent")
     assert disfluent.score == scored.score  # the metrics still show what the detector said
+
+
+def test_the_auto_fluency_ceiling_is_the_calibration_files_else_the_default_pairs(
+    tiny_reward_config, tmp_path
+):
+    from binoculars_env.reward import DEFAULT_MAX_LOG_PPL
+
+    [scored] = score_completions([STORIES[1]], tiny_reward_config)
+    below, above = tmp_path / "below.json", tmp_path / "above.json"
+    save_thresholds(below, {"accuracy": 0.9}, max_log_ppl=scored.log_ppl - 0.01)
+    save_thresholds(above, {"accuracy": 0.9}, max_log_ppl=scored.log_ppl + 0.01)
+    auto = tiny_reward_config.model_copy(update={"max_log_ppl": "auto"})
+    assert auto.resolved_max_log_ppl() == DEFAULT_MAX_LOG_PPL == 5.0  # no calibration file
+    older = tmp_path / "older.json"
+    save_thresholds(older, {"accuracy": 0.9})  # written before calibration had a ceiling
+    assert auto.model_copy(update={"calibration_file": str(older)}).resolved_max_log_ppl() == 5.0
+    [guarded] = score_completions([STORIES[1]], auto.model_copy(update={"calibration_file": str(below)}))
+    [passed] = score_completions([STORIES[1]], auto.model_copy(update={"calibration_file": str(above)}))
+    assert guarded.guard == "disfluent" and passed.guard is None
+    explicit = auto.model_copy(update={"calibration_file": str(below), "max_log_ppl": scored.log_ppl + 0.01})
+    assert score_completions([STORIES[1]], explicit)[0].guard is None  # a number beats the file
+    off = auto.model_copy(update={"calibration_file": str(below), "max_log_ppl": None})
+    assert off.resolved_max_log_ppl() is None and score_completions([STORIES[1]], off)[0].guard is None
+
+
+@pytest.mark.parametrize("value", [0, -1.0, "5", None])
+def test_a_calibration_file_with_a_bad_ceiling_is_a_clear_error(tmp_path, value):
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps({"thresholds": {"accuracy": 0.9}, "max_log_ppl": value}))
+    with pytest.raises(ValueError, match=r"max_log_ppl in .*bad.json must be a positive finite number"):
+        RewardConfig(calibration_file=str(path)).resolved_max_log_ppl()
 
 
 def test_repetition_guard(tiny_reward_config):
