@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import types
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -75,6 +77,8 @@ def _env_fields() -> list[tuple[str, object, dataclasses.Field]]:
                 name == "data_files"
             ):  # str | list | dict: a list of paths on the command line, anything in YAML
                 annotation = list[str] | None
+            elif _union_of_several_types(annotation):  # max_log_ppl: float | "auto" | None; the model parses it
+                annotation = str | None
             # argparse %-formats help strings: a literal % in a docstring must be doubled
             help_text = f"[env] {info.description or ''}".strip().replace("%", "%%")
             default = (
@@ -84,6 +88,13 @@ def _env_fields() -> list[tuple[str, object, dataclasses.Field]]:
             )
             fields.append((name, annotation, field(**default, metadata={"help": help_text})))
     return fields
+
+
+def _union_of_several_types(annotation: object) -> bool:
+    """A union argparse cannot parse (`HfArgumentParser` takes one type, optionally with None)."""
+    if typing.get_origin(annotation) not in (typing.Union, types.UnionType):
+        return False
+    return len([arg for arg in typing.get_args(annotation) if arg is not type(None)]) > 1
 
 
 EnvArguments = dataclasses.make_dataclass("EnvArguments", _env_fields())

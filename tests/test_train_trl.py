@@ -237,3 +237,16 @@ def test_help_lists_the_projects_options_and_help_all_adds_trls(capsys):
         train.main(["--help-all"])
     assert exit_info.value.code == 0
     assert "--adam_beta1" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(("given", "expected"), [("auto", "auto"), ("6.5", 6.5), (5.0, 5.0), (None, None)])
+def test_the_fluency_ceiling_takes_auto_a_number_or_none_from_flags_and_recipes(given, expected):
+    from transformers import HfArgumentParser
+
+    from binoculars_rl.trl_args import EnvArguments, reward_config
+
+    if isinstance(given, str):  # a command-line flag: a string the environment's model parses
+        [env_args] = HfArgumentParser(EnvArguments).parse_args_into_dataclasses(["--max_log_ppl", given])
+    else:  # a YAML recipe: the value as YAML typed it
+        env_args = EnvArguments(max_log_ppl=given)
+    assert reward_config(env_args).max_log_ppl == expected
