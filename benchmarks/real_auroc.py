@@ -126,9 +126,8 @@ def main(argv: list[str] | None = None) -> int:
         "temperature": args.temperature,
     }
     report = build_report(samples, scores, model_info, source_info=source) | profile_bands_entry(human)
-    if (
-        not args.human_file
-    ):  # fortunes are read at run time, never committed: keep their keys, not their texts
+    if not args.human_file:
+        # fortunes are read at run time, never committed: keep their keys, not their texts
         for sample in report["samples"]:
             if sample["label"] == HUMAN_CLASS:
                 del sample["text"]

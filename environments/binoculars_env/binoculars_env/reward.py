@@ -10,8 +10,8 @@ term is in reward units, never divided by the scale: `length_weight` is the most
 Guards give the worst reward, -2, never the top: empty text (also after `<think>` blocks are removed), text the
 scorer's tokenizer rejects (that text alone; the rest of the batch is scored as usual), fewer than `min_tokens`
 tokens, a non-finite score, text whose performer log-perplexity is above the fluency ceiling `max_log_ppl`
-(calibrated per model pair; gibberish has high perplexity, and high perplexity fools Binoculars into "human"), and repetitive text (distinct-2 below
-`min_distinct_2`). Guards that read the text read the span the scorer scored (its first `max_token_observed`
+(calibrated per model pair; gibberish has high perplexity, and high perplexity fools Binoculars into "human"),
+and repetitive text (distinct-2 below `min_distinct_2`). Guards that read the text read the span the scorer scored (its first `max_token_observed`
 tokens), never a tail the detector did not see.
 
 Defenses against surface attacks (each a knob, default on; docs/attacks.md measures them):
