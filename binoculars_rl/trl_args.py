@@ -77,10 +77,8 @@ def _env_fields() -> list[tuple[str, object, dataclasses.Field]]:
                 name == "data_files"
             ):  # str | list | dict: a list of paths on the command line, anything in YAML
                 annotation = list[str] | None
-            elif _union_of_several_types(
-                annotation
-            ):  # max_log_ppl: float | "auto" | None; the model parses it
-                annotation = str | None
+            elif _union_of_several_types(annotation):
+                annotation = str | None  # max_log_ppl: float | "auto" | None; the model parses the string
             # argparse %-formats help strings: a literal % in a docstring must be doubled
             help_text = f"[env] {info.description or ''}".strip().replace("%", "%%")
             default = (

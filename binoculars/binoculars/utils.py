@@ -119,20 +119,22 @@ def load_scale(path: str | Path) -> float | None:
     """Read the `scale` of a calibration JSON (the pooled within-class standard deviation of the scores, written
     by `binoculars.calibration.build_report`); None for a file without one (written before it existed).
     A `scale` that is not a positive finite number is a ValueError."""
-    payload = _read_calibration(path)
-    if "scale" not in payload:
-        return None
-    return _validated_scale(payload["scale"], source=str(path))
+    return _load_positive(path, "scale")
 
 
 def load_max_log_ppl(path: str | Path) -> float | None:
     """Read the `max_log_ppl` of a calibration JSON (the fluency ceiling fitted on its human texts, see
     `binoculars.calibration.fluency_ceiling`); None for a file without one (written before it existed).
     A value that is not a positive finite number is a ValueError."""
+    return _load_positive(path, "max_log_ppl")
+
+
+def _load_positive(path: str | Path, name: str) -> float | None:
+    """The positive finite number `name` of a calibration JSON; None when the file has no `name`."""
     payload = _read_calibration(path)
-    if "max_log_ppl" not in payload:
+    if name not in payload:
         return None
-    return _validated_positive(payload["max_log_ppl"], "max_log_ppl", source=str(path))
+    return _validated_positive(payload[name], name, source=str(path))
 
 
 def _read_calibration(path: str | Path) -> dict[str, Any]:
@@ -149,10 +151,6 @@ def _read_calibration(path: str | Path) -> dict[str, Any]:
             f'threshold file {path} has no "thresholds" object (expected {{"thresholds": {{...}}}})'
         )
     return payload
-
-
-def _validated_scale(value: Any, source: str) -> float:
-    return _validated_positive(value, "scale", source)
 
 
 def _validated_positive(value: Any, name: str, source: str) -> float:
