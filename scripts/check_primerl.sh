@@ -104,6 +104,15 @@ elif [[ ! -x $VENV/bin/env-server ]]; then
     wandb==0.27.0 wandb-workspaces==0.4.3 && uv pip install -q --python "$VENV/bin/python" --no-deps -e .)
 fi
 uv pip install -q --python "$VENV/bin/python" --no-deps -e "$REPO/binoculars" -e "$REPO/environments/binoculars_env"
+# --no-deps keeps prime-rl's own verifiers (v0.8.0's is 0.2.2.dev, below the env's >=0.3.0 for plain installs); the
+# env's other requirements (its defenses' libraries) come from its pyproject
+mapfile -t ENV_REQUIREMENTS < <("$REPO_PY" -c '
+import sys, tomllib
+from packaging.requirements import Requirement
+deps = tomllib.load(open(sys.argv[1], "rb"))["project"]["dependencies"]
+print("\n".join(d for d in deps if Requirement(d).name not in ("verifiers", "binoculars-detector")))
+' "$REPO/environments/binoculars_env/pyproject.toml")
+uv pip install -q --python "$VENV/bin/python" "${ENV_REQUIREMENTS[@]}"
 PRIME_PY="$VENV/bin/python"
 
 # Every process started below is recorded here (its own process group) and stopped on exit.
