@@ -163,3 +163,27 @@ def test_other_commands_are_allow_listed():
     assert not unlisted, "commands neither checked nor allow-listed (add a reason):\n" + "\n".join(unlisted)
     unused = set(ALLOWED_UNCHECKED) - used
     assert not unused, f"ALLOWED_UNCHECKED entries no doc command uses any more: {sorted(unused)}"
+
+
+def test_prime_rl_installs_name_every_requirement_of_the_env_the_no_deps_line_skips():
+    """Beside `uv pip install --no-deps -e …/binoculars_env` (which keeps prime-rl's verifiers), the docs install the
+    env's other requirements: every one of its pyproject but verifiers and the detector (installed by that line)."""
+    import tomllib
+
+    from packaging.requirements import Requirement
+
+    pyproject = tomllib.loads((ROOT / "environments" / "binoculars_env" / "pyproject.toml").read_text())
+    skipped = {"verifiers", "binoculars-detector"}
+    expected = [d for d in pyproject["project"]["dependencies"] if Requirement(d).name not in skipped]
+    installs = 0
+    for doc in DOC_FILES:
+        lines = doc.read_text().splitlines()
+        for number, line in enumerate(lines):
+            if line.startswith("uv pip install --no-deps -e ") and line.endswith(
+                "environments/binoculars_env"
+            ):
+                next_line = lines[number + 1].split("#", 1)[0]
+                assert shlex.split(next_line)[:3] == ["uv", "pip", "install"], f"{doc.name}:{number + 2}"
+                assert shlex.split(next_line)[3:] == expected, f"{doc.name}:{number + 2}"
+                installs += 1
+    assert installs == 3  # README's quick start and docs/primerl.md's two
