@@ -2,7 +2,8 @@
 # Opt-in check (not part of the default test run or .ci/run): prime-rl's own code, at the commit the configs pin,
 # runs this env. With a prime-rl checkout (default: a clone of the pinned commit) it
 #   1. installs prime-rl's venv (CPU: the parts the env server, Env client and eval path import; --gpu: prime-rl's
-#      README install, `uv sync --all-extras`) and this env into it the way the env server expects (`--no-deps -e`),
+#      README install, `uv sync --all-extras`) and this env into it as docs/primerl.md does (`--no-deps -e`, then
+#      its other requirements),
 #   2. derives the per-process configs from the layout's rl.toml with prime-rl's own dry run, its env blocks pointed
 #      at a tiny scorer pair on CPU and the shipped sample stories as one `data_files` file,
 #   3. starts a scripted OpenAI-compatible policy server on 127.0.0.1 that records every request,
