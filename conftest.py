@@ -25,7 +25,7 @@ def tiny_pair(tmp_path_factory) -> TinyPair:
 def tiny_reward_config(tiny_pair) -> RewardConfig:
     """The tiny pair on CPU with the pure `clip(score - threshold)` reward (random models have high
     perplexity, so the fluency ceiling, repetition guard, length term and the surface guards (obfuscation,
-    human profile) are off; tests of those guards turn them on). The detector still scores the canonical form.)"""
+    spelling charge, human profile) are off; tests of those guards turn them on). The detector still scores the canonical form.)"""
     return RewardConfig(
         observer_model=str(tiny_pair.observer),
         performer_model=str(tiny_pair.performer),
@@ -36,5 +36,6 @@ def tiny_reward_config(tiny_pair) -> RewardConfig:
         min_distinct_2=None,
         length_weight=0.0,
         max_obfuscation=None,
+        spelling_charge=0.0,
         profile_statistics=[],
     )

@@ -43,6 +43,7 @@ CONDITIONS = ("defended", "undefended")
 UNDEFENDED = {
     "canonical_steps": [],
     "max_obfuscation": None,
+    "spelling_charge": 0.0,
     "profile_statistics": [],
     "max_log_ppl": None,
     "min_distinct_2": None,

@@ -86,7 +86,7 @@ def test_heavy_surface_edits_are_beyond_the_obfuscation_budget(attack, budget):
     [
         # a Cyrillic sentence is half-mapped to Latin by the skeleton: no language then, but non-ASCII letters
         ("foreign_sentence", {"foreign_language_share", "non_ascii_letter_share"}),
-        ("gibberish", {"function_word_share"}),
+        ("gibberish", {"function_word_share", "misspelled_share"}),
     ],
 )
 def test_the_human_profile_catches_what_the_canonical_form_keeps(attack, statistics, shipped_bands):
@@ -128,6 +128,38 @@ def test_the_reward_guards_attacks_and_each_knob_switches_its_guard_off(defended
     assert [r.guard for r in score_completions([homoglyphs, foreign], off)] == [None, None]
     raw = off.model_copy(update={"canonical_steps": []})
     assert score_completions([homoglyphs], raw)[0].score != clean.score  # the detector sees the homoglyphs
+
+
+def test_each_spelling_correction_is_charged_in_score_units(defended):
+    """The margin is score - threshold - spelling_charge * corrected_share (before any scale); the share is
+    counted here independently: the words where the canonical form with and without its spelling step differ."""
+    import re
+
+    without_spelling = [step for step in defended.canonical_steps if step != "spelling"]
+    texts = [attacked("typos_15", story, seed) for seed, story in enumerate(STORIES)]
+    unguarded = {"threshold": 0.0, "length_weight": 0.0, "max_obfuscation": None, "profile_statistics": []}
+    charged = score_completions(texts, defended.model_copy(update=unguarded))
+    free = score_completions(texts, defended.model_copy(update={**unguarded, "spelling_charge": 0.0}))
+    for text, with_charge, without in zip(texts, charged, free, strict=True):
+        before, after = canonical_form(text, without_spelling).split(), canonical_form(text).split()
+        words = len(re.findall(r"[^\W\d_]+(?:'[^\W\d_]+)*", canonical_form(text)))
+        share = sum(a != b for a, b in zip(before, after, strict=True)) / words
+        assert share > 0 and with_charge.corrected_share == pytest.approx(share)
+        assert with_charge.score == without.score and with_charge.guard is without.guard is None
+        expected = min(2.0, max(-2.0, without.score - defended.spelling_charge * share))
+        assert with_charge.reward == pytest.approx(expected, abs=1e-9)
+        assert without.reward == pytest.approx(min(2.0, max(-2.0, without.score)), abs=1e-9)
+    [clean] = score_completions([STORIES[0]], defended)
+    assert clean.corrected_share == 0.0
+
+
+def test_the_spelling_charge_counts_only_the_scored_span(defended):
+    """Typos in a tail the detector never saw are neither scored nor charged."""
+    config = defended.model_copy(update={"max_token_observed": 24})
+    tail = " " + attacked("typos_15", " ".join(STORIES), 1)
+    [head_only] = score_completions([STORIES[0]], config)
+    [with_tail] = score_completions([STORIES[0] + tail], config)
+    assert with_tail.score == head_only.score and with_tail.corrected_share == 0.0
 
 
 def test_profile_bands_come_from_the_bands_file_then_the_calibration_file_then_the_package(

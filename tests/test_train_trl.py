@@ -47,6 +47,7 @@ def tiny_reward_config(tiny_pair) -> RewardConfig:
         min_tokens=4,
         max_log_ppl=None,
         max_obfuscation=None,
+        spelling_charge=0.0,
         profile_statistics=[],
         length_target_tokens=16,
     )

@@ -21,8 +21,9 @@ Steps, in order (each can be switched off by name, see `CANONICAL_STEPS`):
                  typos are a cheap way to raise perplexity. Of a word with an apostrophe (`that's`), the part
                  before it is corrected unless the dictionary knows the whole word. The dictionary (word
                  frequencies of subtitles) knows common names (`lily`, `timmy`), so names are rarely changed.
-Then runs of spaces are collapsed to one and spaces beside a newline dropped (whitespace is never counted as
-obfuscation).
+Runs of spaces are collapsed to one and spaces beside a newline dropped before the spelling step (whitespace is
+never counted as obfuscation). `canonical_parts` also returns where the spelling step corrected a word: the reward
+charges each correction (`RewardConfig.spelling_charge`), since it cannot fix every typo (`knew` -> `new` is a word).
 
 `obfuscation(text, canonical)` is the character edit distance (Levenshtein, `rapidfuzz`) between the text and its
 canonical form, both with whitespace runs collapsed, divided by the text's length: 0 for plain ASCII prose.
@@ -33,7 +34,9 @@ from __future__ import annotations
 import re
 import string
 import unicodedata
+from bisect import bisect_right
 from functools import cache
+from typing import NamedTuple
 
 CANONICAL_STEPS = ("nfkc", "invisible", "confusables", "emoji", "punctuation", "case", "spelling")
 MAX_INNER_UPPER_SHARE = 0.2
@@ -51,8 +54,25 @@ _LONE_I = re.compile(r"\bi\b")
 _SPELLED_WORD = re.compile(r"(?<![\w'’])([A-Za-z]{2,})((?:['’][A-Za-z]+)?)(?![\w'’])")
 
 
+class Canonical(NamedTuple):
+    """A canonical form and where its spelling step changed a word."""
+
+    text: str
+    corrected_ends: tuple[int, ...] = ()
+    """End offset in `text` of each word the `spelling` step corrected, ascending."""
+
+    def corrected_words(self, upto: int | None = None) -> int:
+        """Words the spelling step corrected that end within the first `upto` characters (None: all)."""
+        return len(self.corrected_ends) if upto is None else bisect_right(self.corrected_ends, upto)
+
+
 def canonical_form(text: str, steps: tuple[str, ...] | list[str] = CANONICAL_STEPS) -> str:
     """`text` after the named steps of `CANONICAL_STEPS` (applied in that order), spaces collapsed."""
+    return canonical_parts(text, steps).text
+
+
+def canonical_parts(text: str, steps: tuple[str, ...] | list[str] = CANONICAL_STEPS) -> Canonical:
+    """`canonical_form(text, steps)` and the offsets of the words its spelling step corrected."""
     unknown = set(steps) - set(CANONICAL_STEPS)
     if unknown:
         raise ValueError(f"unknown canonical steps {sorted(unknown)}; known: {list(CANONICAL_STEPS)}")
@@ -72,9 +92,11 @@ def canonical_form(text: str, steps: tuple[str, ...] | list[str] = CANONICAL_STE
         text = collapse_punctuation_runs(text)
     if "case" in steps and inner_upper_share(text) > MAX_INNER_UPPER_SHARE:
         text = sentence_case(text)
+    # Spaces first: the spelling step neither reads nor changes whitespace, and its offsets are then final.
+    text = collapse_spaces(text)
     if "spelling" in steps:
-        text = spelling_corrected(text)
-    return collapse_spaces(text)
+        return spelling_corrections(text)
+    return Canonical(text)
 
 
 def obfuscation(text: str, canonical: str) -> float:
@@ -115,20 +137,40 @@ def sentence_case(text: str) -> str:
 
 def spelling_corrected(text: str) -> str:
     """`text` with every misspelled word replaced by its correction (the `spelling` step)."""
+    return spelling_corrections(text).text
+
+
+def spelling_corrections(text: str) -> Canonical:
+    """`spelling_corrected(text)` and the end offset of each corrected word in it."""
     sentence_starts = {m.end() for m in _SENTENCE_OPENING.finditer(text)}
-
-    def replace(match: re.Match) -> str:
+    pieces: list[str] = []
+    ends: list[int] = []
+    length = last = 0
+    for match in _SPELLED_WORD.finditer(text):
         stem, suffix = match.group(1), match.group(2)
-        if stem.isupper() or (suffix and (stem + suffix).lower().replace("’", "'") in spell_checker()):
-            return match.group(0)
-        fixed = corrected(stem.lower())
-        if fixed == stem.lower():
-            return match.group(0)
-        if stem[0].isupper() or match.start() in sentence_starts:
-            fixed = fixed[0].upper() + fixed[1:]
-        return fixed + suffix
+        pieces.append(text[last : match.start()])
+        length += match.start() - last
+        last = match.end()
+        fixed = _correction(stem, suffix, match.start() in sentence_starts)
+        word = match.group(0) if fixed is None else fixed + suffix
+        pieces.append(word)
+        length += len(word)
+        if fixed is not None:
+            ends.append(length)
+    pieces.append(text[last:])
+    return Canonical("".join(pieces), tuple(ends))
 
-    return _SPELLED_WORD.sub(replace, text)
+
+def _correction(stem: str, suffix: str, starts_sentence: bool) -> str | None:
+    """The corrected stem of a word (`stem` + `suffix`, an apostrophe part), or None when it stays."""
+    if stem.isupper() or (suffix and (stem + suffix).lower().replace("’", "'") in spell_checker()):
+        return None
+    fixed = corrected(stem.lower())
+    if fixed == stem.lower():
+        return None
+    if stem[0].isupper() or starts_sentence:
+        fixed = fixed[0].upper() + fixed[1:]
+    return fixed
 
 
 def corrected(word: str) -> str:

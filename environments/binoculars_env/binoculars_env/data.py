@@ -66,7 +66,7 @@ class StoryPrompt:
     beginning: str
     """The part of the story the policy sees."""
     reference: str
-    """The rest of the human-written story (for metrics and calibration)."""
+    """The rest of the dataset's story (for metrics and calibration; TinyStories is AI-written)."""
 
     def messages(self) -> list[dict[str, str]]:
         return [{"role": "user", "content": f"{INSTRUCTION}\n\nStory beginning:\n{self.beginning}"}]

@@ -47,7 +47,7 @@ STATISTICS = (
     "foreign_language_share",
 )
 BAND_QUANTILES = (0.005, 0.995)
-BAND_PADDING = 0.25
+BAND_PADDING = 0.5
 MIN_BAND_PADDING = 0.02
 MIN_FIT_TEXTS = 20
 """Fewer human texts than this cannot place a band's 0.5% and 99.5% quantiles anywhere meaningful."""
@@ -68,16 +68,21 @@ def text_profile(text: str, language: str = "en") -> dict[str, float]:
     words = _WORD.findall(text)
     lower_words = [w.lower() for w in words]
     return {
-        "non_ascii_letter_share": _share(sum(not c.isascii() for c in letters), len(letters)),
-        "upper_share": _share(sum(c.isupper() for c in letters), len(letters)),
-        "capitalised_word_share": _share(sum(w[0].isupper() for w in words), len(words)),
-        "punctuation_per_word": _share(
+        "non_ascii_letter_share": share(sum(not c.isascii() for c in letters), len(letters)),
+        "upper_share": share(sum(c.isupper() for c in letters), len(letters)),
+        "capitalised_word_share": share(sum(w[0].isupper() for w in words), len(words)),
+        "punctuation_per_word": share(
             sum(unicodedata.category(c).startswith("P") for c in chars), len(words)
         ),
-        "function_word_share": _share(sum(w in _stop_words() for w in lower_words), len(words)),
-        "misspelled_share": _share(_misspelled(lower_words), len(words)),
+        "function_word_share": share(sum(w in _stop_words() for w in lower_words), len(words)),
+        "misspelled_share": share(_misspelled(lower_words), len(words)),
         "foreign_language_share": foreign_language_share(text, language),
     }
+
+
+def word_count(text: str) -> int:
+    """Words of `text` as the statistics count them (runs of letters and apostrophes)."""
+    return len(_WORD.findall(text))
 
 
 def foreign_language_share(text: str, language: str) -> float:
@@ -168,7 +173,8 @@ def load_bands(path: str | None) -> Bands:
     return bands_from_json(json.loads(file.read_text()), str(file))
 
 
-def _share(count: int, total: int) -> float:
+def share(count: int, total: int) -> float:
+    """count / total; 0.0 when there is nothing to count."""
     return count / total if total else 0.0
 
 

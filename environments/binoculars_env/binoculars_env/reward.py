@@ -1,9 +1,10 @@
 """The reward: how human the Binoculars detector finds a completion, with guards against gaming it.
 
-    reward = clip((score - threshold) / scale - length_weight * shortfall, -2, 2)
+    reward = clip((score - threshold - spelling_charge * corrected_share) / scale - length_weight * shortfall, -2, 2)
 
 `score` is the Binoculars score of the completion's canonical form (higher looks more human), `threshold` the
-detector's decision boundary, `shortfall` how far the text falls short of `length_target_tokens` (0..1).
+detector's decision boundary, `corrected_share` the share of the scored words the canonical form's spelling step
+corrected, `shortfall` how far the text falls short of `length_target_tokens` (0..1).
 `scale` is the calibrated spread of the scores (`scale`, else the calibration file's, see
 `RewardConfig.resolved_scale`); without one the score margin is not divided (as if scale were 1). The length
 term is in reward units, never divided by the scale: `length_weight` is the most a short text loses either way.
@@ -19,6 +20,9 @@ Defenses against surface attacks (each a knob, default on; docs/attacks.md measu
   removed, look-alike letters mapped to Latin, emoji removed, punctuation runs collapsed, abnormal case and
   misspelled words fixed; `canonical_steps`), and a completion farther than `max_obfuscation` (edit distance per
   character) from its canonical form gets the guard `obfuscated`;
+- every word the spelling step corrected is charged: typos raise perplexity, and the ones the corrector misses
+  or mis-fixes (`knew` -> `new` is a word) would still pay; `spelling_charge` (score units per unit of corrected
+  share) is set so that on average they do not;
 - a completion whose canonical form falls outside the human profile (`binoculars_env.profile`: non-ASCII letters,
   capitals, punctuation, function words, misspellings, foreign-language sentences; bands fitted on human text)
   gets the guard `profile:<statistic>`.
@@ -44,9 +48,18 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from binoculars.defaults import DEFAULT_OBSERVER, DEFAULT_PERFORMER
 from binoculars.panel import PANEL_CRITERIA, PanelScores, human_margin
-from binoculars_env.canonical import CANONICAL_STEPS, canonical_form, obfuscation
+from binoculars_env.canonical import CANONICAL_STEPS, canonical_parts, obfuscation
 from binoculars_env.ensemble import BINOCULARS_ONLY, RewardCriteria, reward_margin
-from binoculars_env.profile import STATISTICS, Bands, bands_from_json, load_bands, outside_band, text_profile
+from binoculars_env.profile import (
+    STATISTICS,
+    Bands,
+    bands_from_json,
+    load_bands,
+    outside_band,
+    share,
+    text_profile,
+    word_count,
+)
 from binoculars_env.remote_scorer import RemoteScorerSpec, get_remote_scorer
 from binoculars_env.scorer_pool import ScorerSpec, get_scorer
 
@@ -56,6 +69,10 @@ if TYPE_CHECKING:
 MIN_REWARD, MAX_REWARD = -2.0, 2.0
 DEFAULT_THRESHOLD = 1.0
 DEFAULT_MAX_LOG_PPL = 5.0
+DEFAULT_SPELLING_CHARGE = 2.0
+"""Score units charged per unit of corrected-word share. Measured with SmolLM2 (docs/attacks.md): typos on 5% /
+15% of words raise the score of the uncorrected text by ~2 per unit of typo share and, after correction (which
+catches ~3/4 of them), the canonical text's by ~1.1 per unit of corrected share; 2 leaves a margin."""
 """The fluency ceiling of the default pair (Qwen2.5-0.5B performer) when no calibration file gives one."""
 _THINK_BLOCK = re.compile(r"<think>.*?</think>", re.DOTALL)
 
@@ -115,6 +132,11 @@ class RewardConfig(BaseModel):
     """Guard `obfuscated`: completions farther than this from their canonical form (character edit distance per
     character, whitespace ignored) get -2. Human prose: 99% of Debian fortunes passages are below 0.03 (ALL-CAPS
     passages are above). None disables it."""
+    spelling_charge: float = Field(DEFAULT_SPELLING_CHARGE, ge=0)
+    """Each word the `spelling` canonical step corrected costs this much score per unit of share (score units,
+    before the division by `scale`): the margin is (score - threshold - spelling_charge * corrected_share) /
+    scale. Typos are the cheapest way to raise perplexity, and the corrector cannot fix those that make another
+    word; this charge keeps them from paying on average. 0 disables it (the `spelling` step still corrects)."""
     profile_statistics: list[str] = Field(default_factory=lambda: list(STATISTICS))
     """Human-profile guard `profile:<statistic>`: these statistics (binoculars_env.profile) of the canonical text
     must lie inside their human bands; [] disables the guard."""
@@ -310,6 +332,9 @@ class RewardResult:
     `repetitive`, `obfuscated`, `profile:<statistic>`), else None."""
     obfuscation: float = 0.0
     """Edit distance per character between the completion and its canonical form (the text scored)."""
+    corrected_share: float = 0.0
+    """Share of the scored span's words that the canonical form's spelling step corrected (charged at
+    `spelling_charge`)."""
     profile: dict[str, float] = field(default_factory=dict)
     """The human-profile statistics of the scored canonical span (binoculars_env.profile); {} when empty."""
     panel: PanelScores | None = None
@@ -331,6 +356,7 @@ class RewardResult:
             "flagged_as_ai": float(self.flagged_as_ai),
             "guard_failed": float(self.guard is not None),
             "obfuscation": self.obfuscation,
+            "corrected_share": self.corrected_share,
             **{name: self.profile.get(name, 0.0) for name in STATISTICS},
             **{name: finite(getattr(self.panel, name, math.nan)) for name in PANEL_CRITERIA},
         }
@@ -382,8 +408,8 @@ def score_completions(texts: list[str], config: RewardConfig) -> list[RewardResu
     max_log_ppl = config.resolved_max_log_ppl()
     bands = config.resolved_bands() if config.profile_statistics else None
     plain = [strip_think(text) for text in texts]
-    canonical = [canonical_form(text, config.canonical_steps) for text in plain]
-    to_score = sorted({text for text in canonical if text})
+    parts = [canonical_parts(text, config.canonical_steps) for text in plain]
+    to_score = sorted({part.text for part in parts if part.text})
     scorer = (
         get_remote_scorer(config.remote_scorer_spec())
         if config.scorer_url is not None
@@ -391,7 +417,8 @@ def score_completions(texts: list[str], config: RewardConfig) -> list[RewardResu
     )
     details = dict(zip(to_score, scorer.score_details(to_score), strict=True))
     results = []
-    for raw, text in zip(plain, canonical, strict=True):
+    for raw, part in zip(plain, parts, strict=True):
+        text = part.text
         if not text:
             nan = float("nan")
             results.append(RewardResult(MIN_REWARD, nan, nan, nan, 0, 0.0, False, "empty"))
@@ -401,7 +428,8 @@ def score_completions(texts: list[str], config: RewardConfig) -> list[RewardResu
         distinct = distinct_2(span)
         distance = obfuscation(raw, text)
         profile = text_profile(span, config.language)
-        margin = reward_margin(d, config, threshold, scale)
+        corrected = share(part.corrected_words(len(span)), word_count(span))
+        margin = reward_margin(d, config, threshold + config.spelling_charge * corrected, scale)
         guard = (
             _guard(d, distinct, max_log_ppl, config)
             or _surface_guard(distance, profile, bands, config)
@@ -419,6 +447,7 @@ def score_completions(texts: list[str], config: RewardConfig) -> list[RewardResu
                 flagged_as_ai=d.score < threshold,
                 guard=guard,
                 obfuscation=distance,
+                corrected_share=corrected,
                 profile=profile,
                 panel=d.panel,
             )

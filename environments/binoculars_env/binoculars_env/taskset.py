@@ -20,7 +20,7 @@ class StoryData(vf.TaskData):
     beginning: str
     """The story beginning shown in the prompt."""
     reference: str
-    """The rest of the human-written story."""
+    """The rest of the dataset's story (TinyStories: AI-written)."""
 
 
 class BinocularsTaskConfig(RewardConfig, vf.TaskConfig):

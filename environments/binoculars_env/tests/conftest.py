@@ -19,6 +19,7 @@ def env_args(tiny_reward_config) -> dict:
                 "min_distinct_2",
                 "length_weight",
                 "max_obfuscation",
+                "spelling_charge",
                 "profile_statistics",
             }
         ),

@@ -6,6 +6,7 @@ import pytest
 from binoculars_env.canonical import (
     CANONICAL_STEPS,
     canonical_form,
+    canonical_parts,
     collapse_punctuation_runs,
     inner_upper_share,
     obfuscation,
@@ -56,6 +57,19 @@ def test_each_step_undoes_its_surface_edit_and_only_when_switched_on(step, raw, 
     others = [s for s in CANONICAL_STEPS if s != step]
     assert canonical_form(raw, others) != canonical  # no other step does this step's work
     assert canonical_form(raw, []) == raw  # no steps: only spaces collapse
+
+
+def test_the_spelling_step_reports_the_end_of_each_word_it_corrected():
+    raw = "  The dog  rann to the huose, and Lily smiiled.  Teh end."
+    parts = canonical_parts(raw)
+    assert parts.text == canonical_form(raw) == "The dog ran to the house, and Lily smiled. The end."
+    corrected = [parts.text[:end].split()[-1].strip(",.") for end in parts.corrected_ends]
+    assert corrected == ["ran", "house", "smiled", "The"]
+    assert parts.corrected_words() == 4
+    assert parts.corrected_words(upto=parts.text.index("house") + len("house")) == 2  # "house" ends there
+    assert parts.corrected_words(upto=parts.text.index("house")) == 1
+    assert canonical_parts(raw, [s for s in CANONICAL_STEPS if s != "spelling"]).corrected_ends == ()
+    assert canonical_parts(PLAIN).corrected_ends == ()
 
 
 def test_names_and_normal_capitals_are_left_alone():
@@ -115,7 +129,7 @@ def test_bands_are_padded_quantiles_of_the_human_values():
 
     values = np.array([text_profile(canonical_form(t))["function_word_share"] for t in texts])
     low, high = np.quantile(values, [0.005, 0.995])
-    pad = max(0.25 * (high - low), 0.02)
+    pad = max(0.5 * (high - low), 0.02)
     assert bands["function_word_share"] == pytest.approx((max(0.0, low - pad), min(1.0, high + pad)))
     inside = text_profile(texts[3])
     assert outside_band(inside, bands, STATISTICS) is None

@@ -249,7 +249,7 @@ def test_monitoring_metrics(tiny_reward_config):
     metrics = result.metrics()
     assert set(metrics) == {
         "binoculars_score", "log_ppl", "x_ppl", "num_tokens", "distinct_2", "flagged_as_ai", "guard_failed",
-        "obfuscation", *STATISTICS,
+        "obfuscation", "corrected_share", *STATISTICS,
         *PANEL_CRITERIA,
     }  # fmt: skip
     assert metrics["obfuscation"] == 0.0  # plain lower-case ASCII prose is its own canonical form
@@ -437,7 +437,7 @@ def test_every_float_field_rejects_nan_and_inf_naming_the_field(name, value):
 def test_float_fields_are_the_expected_ones():
     assert set(FLOAT_FIELDS) == {
         "threshold", "scale", "max_log_ppl", "min_distinct_2", "length_weight", "batch_window_s",
-        "scorer_timeout_s", "max_obfuscation",
+        "scorer_timeout_s", "max_obfuscation", "spelling_charge",
     }  # fmt: skip
 
 
