@@ -180,3 +180,35 @@ def test_profile_bands_come_from_the_bands_file_then_the_calibration_file_then_t
     assert score_completions([STORIES[0]], with_calibration)[0].guard.startswith("profile:")
     with_file = with_calibration.model_copy(update={"profile_bands_file": str(wide)})
     assert score_completions([STORIES[0]], with_file)[0].guard is None
+
+
+@pytest.mark.real_model
+@pytest.mark.parametrize("attack", ["typos_5", "typos_15"])
+def test_typos_do_not_pay_on_smollm2(attack):
+    """SmolLM2 as detector, with its committed calibration (threshold, scale, ceiling, bands): typos on the
+    first 12 committed SmolLM2 stories earn less, on average, than the clean stories (docs/attacks.md measures
+    all 40), and without the spelling charge they would earn more."""
+    import json
+    import statistics
+
+    from binoculars_env.reward import RewardConfig
+
+    from binoculars_rl.real_model import SMOLLM2_CALIBRATION, smollm2_dir
+
+    stories_file = SMOLLM2_CALIBRATION.with_name("smollm2_stories.jsonl")
+    stories = [json.loads(line)["text"] for line in stories_file.read_text().splitlines()][:12]
+    typos = [attacked(attack, story, seed) for seed, story in enumerate(stories)]
+    model = str(smollm2_dir())
+    config = RewardConfig(
+        observer_model=model,
+        performer_model=model,
+        scorer_device="cpu",
+        calibration_file=str(SMOLLM2_CALIBRATION),
+    )
+
+    def mean_reward(texts, config):
+        return statistics.fmean(r.reward for r in score_completions(texts, config))
+
+    clean = mean_reward(stories, config)
+    assert mean_reward(typos, config) < clean
+    assert mean_reward(typos, config.model_copy(update={"spelling_charge": 0.0})) > clean
