@@ -66,6 +66,7 @@ class Scored:
     log_ppl: float
     guard: str | None
     num_tokens: int
+    corrected_share: float
 
 
 # --- data --------------------------------------------------------------------------------------------------
@@ -194,22 +195,28 @@ def score_conditions(conditions: dict[str, list[str]], config) -> list[Scored]:
             file=sys.stderr,
         )
         rows += [
-            Scored(condition, i, text, r.reward, r.score, r.log_ppl, r.guard, r.num_tokens)
+            Scored(condition, i, text, r.reward, r.score, r.log_ppl, r.guard, r.num_tokens, r.corrected_share)
             for i, (text, r) in enumerate(zip(texts, results, strict=True))
         ]
     return rows
 
 
 def with_threshold(row: Scored, threshold: float, config) -> Scored:
-    """`row` with the reward the environment gives at `threshold` (guards and length term as in score_completions;
-    the default config has no scale)."""
-    from binoculars_env.reward import MIN_REWARD, length_penalty, shaped_reward
+    """`row` with the reward the environment gives at `threshold` (guards, spelling charge and length term as in
+    score_completions; the default config has no scale)."""
+    from binoculars_env.reward import MIN_REWARD, charged_threshold, length_penalty, shaped_reward
 
     if row.guard is not None:
         return dataclasses.replace(row, reward=MIN_REWARD)
     penalty = length_penalty(row.num_tokens, config)
     return dataclasses.replace(
-        row, reward=shaped_reward(row.score, threshold, config.resolved_scale(), penalty)
+        row,
+        reward=shaped_reward(
+            row.score,
+            charged_threshold(threshold, row.corrected_share, config),
+            config.resolved_scale(),
+            penalty,
+        ),
     )
 
 

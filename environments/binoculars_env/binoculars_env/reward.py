@@ -297,6 +297,12 @@ def calibrated_bands(calibration_file: str) -> Bands | None:
     return bands_from_json(payload, calibration_file) if "profile_bands" in payload else None
 
 
+def charged_threshold(threshold: float, corrected_share: float, config: RewardConfig) -> float:
+    """The threshold the Binoculars score must clear once the spelling charge is added: threshold +
+    spelling_charge * corrected_share (score units)."""
+    return threshold + config.spelling_charge * corrected_share
+
+
 def length_penalty(num_tokens: int, config: RewardConfig) -> float:
     """length_weight * shortfall: how far `num_tokens` falls short of `length_target_tokens` (0..1), weighted."""
     return config.length_weight * max(0.0, 1.0 - num_tokens / config.length_target_tokens)
@@ -429,7 +435,7 @@ def score_completions(texts: list[str], config: RewardConfig) -> list[RewardResu
         distance = obfuscation(raw, text)
         profile = text_profile(span, config.language)
         corrected = share(part.corrected_words(len(span)), word_count(span))
-        margin = reward_margin(d, config, threshold + config.spelling_charge * corrected, scale)
+        margin = reward_margin(d, config, charged_threshold(threshold, corrected, config), scale)
         guard = (
             _guard(d, distinct, max_log_ppl, config)
             or _surface_guard(distance, profile, bands, config)

@@ -64,6 +64,9 @@ def test_tasks_survive_the_env_server_wire(env_args):
     assert rebuilt.data == task.data and rebuilt.config.threshold == env_args["threshold"]
 
 
+HARNESS_DEPS_AS_OF = "2026-11-29T00:00:00Z"
+
+
 def test_vf_eval_runs_rollouts_and_saves_rewards_and_metrics(env_args, chat_server, tmp_path):
     # verifiers 0.4.0 names the v1 CLI vf-eval; 0.3.1 (where vf-eval is the classic one) names it eval
     cli = "vf-eval" if version("verifiers") >= "0.4" else "eval"
@@ -85,7 +88,10 @@ def test_vf_eval_runs_rollouts_and_saves_rewards_and_metrics(env_args, chat_serv
     path = os.pathsep.join(
         [str(Path(sys.executable).parent), str(Path(shutil.which("uv")).parent), os.environ["PATH"]]
     )
-    env = {**os.environ, "STUB_API_KEY": "unused", "PATH": path}
+    # The null harness is a uv script with unpinned dependencies, resolved at run time: httpx2 2.17 (2026-11-30)
+    # with openai 3.63 rejects the httpx.Timeout verifiers passes ("Invalid timeout"). Resolve them as of a date
+    # that works (docs/smoke-rollouts.md tells users the same).
+    env = {**os.environ, "STUB_API_KEY": "unused", "PATH": path, "UV_EXCLUDE_NEWER": HARNESS_DEPS_AS_OF}
     run = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600, cwd=tmp_path)
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
 
