@@ -135,30 +135,25 @@ def sentence_case(text: str) -> str:
     return _LONE_I.sub("I", text)
 
 
-def spelling_corrected(text: str) -> str:
-    """`text` with every misspelled word replaced by its correction (the `spelling` step)."""
-    return spelling_corrections(text).text
-
-
 def spelling_corrections(text: str) -> Canonical:
-    """`spelling_corrected(text)` and the end offset of each corrected word in it."""
+    """`text` with every misspelled word replaced by its correction (the `spelling` step), and the end offset of
+    each corrected word in the result."""
     sentence_starts = {m.end() for m in _SENTENCE_OPENING.finditer(text)}
-    pieces: list[str] = []
     ends: list[int] = []
-    length = last = 0
-    for match in _SPELLED_WORD.finditer(text):
+    shift = 0  # how much longer the result is than `text` so far
+
+    def replace(match: re.Match) -> str:
+        nonlocal shift
         stem, suffix = match.group(1), match.group(2)
-        pieces.append(text[last : match.start()])
-        length += match.start() - last
-        last = match.end()
         fixed = _correction(stem, suffix, match.start() in sentence_starts)
-        word = match.group(0) if fixed is None else fixed + suffix
-        pieces.append(word)
-        length += len(word)
-        if fixed is not None:
-            ends.append(length)
-    pieces.append(text[last:])
-    return Canonical("".join(pieces), tuple(ends))
+        if fixed is None:
+            return match.group(0)
+        word = fixed + suffix
+        shift += len(word) - len(match.group(0))
+        ends.append(match.end() + shift)
+        return word
+
+    return Canonical(_SPELLED_WORD.sub(replace, text), tuple(ends))
 
 
 def _correction(stem: str, suffix: str, starts_sentence: bool) -> str | None:

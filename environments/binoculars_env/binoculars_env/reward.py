@@ -69,11 +69,11 @@ if TYPE_CHECKING:
 MIN_REWARD, MAX_REWARD = -2.0, 2.0
 DEFAULT_THRESHOLD = 1.0
 DEFAULT_MAX_LOG_PPL = 5.0
+"""The fluency ceiling of the default pair (Qwen2.5-0.5B performer) when no calibration file gives one."""
 DEFAULT_SPELLING_CHARGE = 2.0
 """Score units charged per unit of corrected-word share. Measured with SmolLM2 (docs/attacks.md): typos on 5% /
 15% of words raise the score of the uncorrected text by ~2 per unit of typo share and, after correction (which
 catches ~3/4 of them), the canonical text's by ~1.1 per unit of corrected share; 2 leaves a margin."""
-"""The fluency ceiling of the default pair (Qwen2.5-0.5B performer) when no calibration file gives one."""
 _THINK_BLOCK = re.compile(r"<think>.*?</think>", re.DOTALL)
 
 
