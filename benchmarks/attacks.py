@@ -9,8 +9,8 @@ clean AI texts, clean human texts and every attacked set are scored through `bin
 score_completions` with the environment's default `RewardConfig` except the scorer pair, device and threshold.
 The threshold, unless given, is the accuracy-optimal one (max TPR - FPR, as scripts/calibrate.py) fitted on the
 clean AI and clean human scores of the same run. With --calibration-file the reward reads threshold, scale,
-fluency ceiling and profile bands from that file (as the environment's `calibration_file`), and the human
-texts the calibration saw are left out, so the human guard rate is measured on held-out text.
+fluency ceiling and profile bands from that file (as the environment's `calibration_file`), and the texts the
+calibration saw (human and AI) are left out, so guard rates and AUROC are measured on held-out text.
 
 AI texts: --ai-file (JSON/JSONL/CSV/Parquet with a `text` column), else stories the performer model (or
 --policy) writes from the environment's story prompts (sampled, seeded; written to <out-dir>/attacks_ai_stories.jsonl).
@@ -97,6 +97,14 @@ def calibration_keys(path: str | Path) -> set[str]:
     return {sample["key"] if "key" in sample else text_key(sample["text"]) for sample in samples}
 
 
+def unseen(texts: Sequence[str], seen: set[str]) -> tuple[list[str], int]:
+    """The texts whose key is not in `seen` (a calibration file's keys), and how many were left out."""
+    from binoculars.calibration import text_key
+
+    kept = [text for text in texts if text_key(text) not in seen]
+    return kept, len(texts) - len(kept)
+
+
 def seeded_subset(texts: Sequence[str], limit: int, seed: int) -> list[str]:
     """All texts when there are at most `limit`, else a seeded sample of `limit` of them in their file order."""
     if len(texts) <= limit:
@@ -125,27 +133,6 @@ def default_human_texts() -> list[str]:
             "or pass --human-file"
         )
     return passages
-
-
-def generate_ai_stories(
-    model_dir: str, count: int, seed: int, max_new_tokens: int, device: str | None
-) -> list[str]:
-    """Stories `model_dir` writes from the environment's shipped story prompts (sampled, seeded)."""
-    import torch
-    from binoculars_env.data import SAMPLE_DATA_FILE, DataConfig
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    from binoculars_rl.evaluation import eval_prompts
-    from binoculars_rl.generation import generate_completions
-
-    prompts = eval_prompts(DataConfig(data_files=str(SAMPLE_DATA_FILE), num_eval_examples=count, seed=seed))
-    tokenizer = AutoTokenizer.from_pretrained(model_dir)
-    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32).to(device or "cpu")
-    texts = generate_completions(
-        model, tokenizer, [p.messages() for p in prompts], max_new_tokens=max_new_tokens, seed=seed,
-        desc="AI stories",
-    )  # fmt: skip
-    return [t.strip() for t in texts if t.strip()]
 
 
 # --- attacks and scoring -----------------------------------------------------------------------------------
@@ -181,6 +168,14 @@ def accuracy_threshold(ai_scores: Sequence[float], human_scores: Sequence[float]
     scores = np.array(ai + human, dtype=np.float64)
     labels = np.array([AI_CLASS] * len(ai) + [HUMAN_CLASS] * len(human))
     return best_balanced_accuracy_cut(roc_points(scores, labels))
+
+
+def clean_auroc(rows: Sequence[Scored]) -> float:
+    """AUROC of the score (high = human) on the clean classes' finite scores."""
+    from sklearn.metrics import roc_auc_score
+
+    clean = [r for r in rows if r.condition in (CLEAN_AI, CLEAN_HUMAN) and math.isfinite(r.score)]
+    return float(roc_auc_score([r.condition == CLEAN_HUMAN for r in clean], [r.score for r in clean]))
 
 
 def score_conditions(conditions: dict[str, list[str]], config) -> list[Scored]:
@@ -336,7 +331,7 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
         "--calibration-file",
         help="calibration JSON (scripts/calibrate.py, benchmarks/real_auroc.py --output) the reward reads its "
         "threshold, scale, fluency ceiling and profile bands from, as the environment does with "
-        "calibration_file; its human texts are left out of the human class (a held-out evaluation)",
+        "calibration_file; its human and AI texts are left out (a held-out evaluation)",
     )
     parser.add_argument(
         "--seed", type=int, default=0, help="seed of the attacks and of story sampling (default 0)"
@@ -377,23 +372,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     observer = args.observer or default_scorer_dir()
     performer = args.performer or observer
     human = read_texts(args.human_file) if args.human_file else default_human_texts()
-    held_out = 0
+    seen: set[str] = set()
     if args.calibration_file:
-        from binoculars.calibration import text_key
-
         seen = calibration_keys(args.calibration_file)
-        held_out = sum(text_key(text) in seen for text in human)
-        human = [text for text in human if text_key(text) not in seen]
+    human, human_left_out = unseen(human, seen)
     human = seeded_subset(human, args.max_human_texts or args.max_texts, args.seed)
     if args.ai_file:
-        ai = seeded_subset(read_texts(args.ai_file), args.max_texts, args.seed)
+        ai, ai_left_out = unseen(read_texts(args.ai_file), seen)
+        ai = seeded_subset(ai, args.max_texts, args.seed)
     else:
-        ai = generate_ai_stories(
+        from binoculars_rl.generation import prompt_stories
+
+        ai_left_out = 0
+        ai = prompt_stories(
             args.policy or performer, args.max_texts, args.seed, args.max_new_tokens, args.device
         )
         args.out_dir.mkdir(parents=True, exist_ok=True)
         with (args.out_dir / "attacks_ai_stories.jsonl").open("w") as f:
             f.writelines(json.dumps({"text": t}) + "\n" for t in ai)
+    if not ai or not human:
+        raise SystemExit("error: no AI or no human text left once the calibration file's texts are left out")
     conditions = attacked_texts(ai, human, args.seed)
 
     def config(threshold: float | None) -> RewardConfig:
@@ -417,6 +415,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         how = "fitted on the clean classes of this run (max TPR - FPR)"
         rows = [with_threshold(r, threshold, config(threshold)) for r in rows]
     table = summarise(rows, threshold)
+    auroc = clean_auroc(rows)
     used = config(threshold)
     scale, ceiling = used.resolved_scale(), used.resolved_max_log_ppl()
     header = [
@@ -424,7 +423,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"{len(human)} human texts{' (not among the calibration file’s)' if args.calibration_file else ''}; "
         f"seed {args.seed}.",
         f"Threshold {threshold:.4f}, {how}; scale {scale if scale is None else f'{scale:.4f}'}; fluency ceiling "
-        f"{ceiling}. Reward: the environment's default RewardConfig otherwise.",
+        f"{ceiling}. Reward: the environment's default RewardConfig otherwise. AUROC of the score on the clean "
+        f"classes: {auroc:.4f}.",
     ]
     run = {
         "observer": observer,
@@ -434,7 +434,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         "threshold_source": how,
         "scale": scale,
         "max_log_ppl": ceiling,
-        "human_texts_in_calibration_left_out": held_out,
+        "human_texts_in_calibration_left_out": human_left_out,
+        "ai_texts_in_calibration_left_out": ai_left_out,
+        "clean_auroc": auroc,
         "num_ai": len(ai),
         "num_human": len(human),
         "seed": args.seed,

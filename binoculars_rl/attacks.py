@@ -234,6 +234,18 @@ def gibberish(text: str, rng: random.Random) -> str:
 # --- word-level --------------------------------------------------------------------------------------------
 
 
+def _edit_words(text: str, rng: random.Random, rate: float, edit: Callable[[str], str]) -> str:
+    """`edit` applied to `rate` of the words of two or more ASCII letters (rounded half up, seeded choice)."""
+    words = [m for m in _LETTER_RUN.finditer(text) if len(m.group()) >= 2]
+    chosen = sorted(rng.sample(range(len(words)), count_for(rate, len(words))))
+    pieces, end = [], 0
+    for index in chosen:
+        match = words[index]
+        pieces += [text[end : match.start()], edit(match.group())]
+        end = match.end()
+    return "".join(pieces) + text[end:]
+
+
 def typo(word: str, rng: random.Random) -> str:
     """One typing error in a word of two or more letters: adjacent letters swapped, a letter dropped or a
     letter doubled (always a different word: a swap needs two different adjacent letters)."""
@@ -250,14 +262,7 @@ def typo(word: str, rng: random.Random) -> str:
 
 def typos(text: str, rng: random.Random, rate: float) -> str:
     """One typo (swap, drop or double) in `rate` of the words of two or more ASCII letters."""
-    words = [m for m in _LETTER_RUN.finditer(text) if len(m.group()) >= 2]
-    chosen = sorted(rng.sample(range(len(words)), count_for(rate, len(words))))
-    pieces, end = [], 0
-    for index in chosen:
-        match = words[index]
-        pieces += [text[end : match.start()], typo(match.group(), rng)]
-        end = match.end()
-    return "".join(pieces) + text[end:]
+    return _edit_words(text, rng, rate, lambda word: typo(word, rng))
 
 
 def rare_synonyms(text: str, rng: random.Random) -> str:
@@ -316,6 +321,68 @@ def extra_punctuation(text: str, rng: random.Random, times: int = 3) -> str:
 def foreign_sentence(text: str, rng: random.Random) -> str:
     """One sentence in another language (from `FOREIGN_SENTENCES`) appended."""
     return f"{text.rstrip()} {rng.choice(FOREIGN_SENTENCES)}"
+
+
+# --- held-out attacks: written after the defenses, to judge them (docs/attacks.md) -----------------------
+
+
+def caps_words(text: str, rng: random.Random, rate: float) -> str:
+    """`rate` of the words of two or more letters in CAPITALS (shouted emphasis: "a VERY big dog")."""
+    return _edit_words(text, rng, rate, str.upper)
+
+
+def dotted_initials(text: str, rng: random.Random, rate: float) -> str:
+    """A run of 2-5 dotted random capitals ("K.W.L.") before `rate` of the words."""
+    return _edit_words(
+        text,
+        rng,
+        rate,
+        lambda word: (
+            "".join(f"{rng.choice(string.ascii_uppercase)}." for _ in range(rng.randint(2, 5))) + " " + word
+        ),
+    )
+
+
+def numbers(text: str, rng: random.Random, rate: float) -> str:
+    """A random number of 1-4 digits before `rate` of the words."""
+    return _edit_words(text, rng, rate, lambda word: f"{rng.randint(0, 10 ** rng.randint(1, 4) - 1)} {word}")
+
+
+def leetspeak(text: str, rng: random.Random, rate: float) -> str:
+    """`rate` of the letters a, e, i, o, s, t (either case) replaced by the digit they resemble (4 3 1 0 5 7)."""
+    table = dict(zip("aeiostAEIOST", "431057431057", strict=True))
+    candidates = [i for i, ch in enumerate(text) if ch in table]
+    chosen = set(rng.sample(candidates, count_for(rate, len(candidates))))
+    return "".join(table[ch] if i in chosen else ch for i, ch in enumerate(text))
+
+
+def word_drop(text: str, rng: random.Random, rate: float) -> str:
+    """`rate` of the whitespace-separated words deleted (telegraphic text)."""
+    words = text.split()
+    dropped = set(rng.sample(range(len(words)), count_for(rate, len(words))))
+    return " ".join(word for i, word in enumerate(words) if i not in dropped)
+
+
+@cache
+def common_words(count: int = 3000) -> tuple[str, ...]:
+    """The `count` most frequent words of pyspellchecker's English dictionary (3+ letters)."""
+    from spellchecker import SpellChecker
+
+    frequent = SpellChecker(language="en").word_frequency.dictionary.most_common()
+    return tuple(word for word, _ in frequent if len(word) >= 3 and word.isalpha())[:count]
+
+
+def inserted_words(text: str, rng: random.Random, rate: float) -> str:
+    """A random common English word (`common_words`) after `rate` of the words (real words, wrong places)."""
+    pool = common_words()
+    return _edit_words(text, rng, rate, lambda word: f"{word} {rng.choice(pool)}")
+
+
+def sentence_shuffle(text: str, rng: random.Random) -> str:
+    """The sentences in a random order (each sentence intact)."""
+    parts = sentences(text)
+    rng.shuffle(parts)
+    return " ".join(parts)
 
 
 # --- plagiarism baselines ----------------------------------------------------------------------------------
@@ -384,6 +451,16 @@ ATTACKS: dict[str, Attack] = _catalogue(
     Attack("repetition", "the first sentence looped to the text's length", _plain(repetition)),
     Attack("gibberish", "every word -> random letters of the same length", _plain(gibberish)),
     Attack("foreign_sentence", "a sentence in another language appended", _plain(foreign_sentence)),
+    # held-out attacks (written after the defenses)
+    Attack("caps_words_15", "15% of words in CAPITALS", _plain(caps_words, rate=0.15)),
+    Attack(
+        "dotted_initials", 'dotted capitals ("K.W.") before 10% of words', _plain(dotted_initials, rate=0.10)
+    ),
+    Attack("numbers", "a random number before 10% of words", _plain(numbers, rate=0.10)),
+    Attack("leetspeak", "10% of a/e/i/o/s/t -> 4/3/1/0/5/7", _plain(leetspeak, rate=0.10)),
+    Attack("word_drop", "15% of words deleted", _plain(word_drop, rate=0.15)),
+    Attack("inserted_words", "a random common word after 10% of words", _plain(inserted_words, rate=0.10)),
+    Attack("sentence_shuffle", "sentences in a random order", _plain(sentence_shuffle)),
     Attack("human_verbatim", "plagiarism: a human passage verbatim", human_verbatim, needs_human=True),
     Attack(
         "half_human",

@@ -61,3 +61,23 @@ def generate_completions(
         torch.random.set_rng_state(generator_state)
         model.train(was_training)
     return completions
+
+
+def prompt_stories(
+    model_dir: str, count: int, seed: int, max_new_tokens: int, device: str | None = None
+) -> list[str]:
+    """Stories `model_dir` writes from up to `count` of the environment's held-out shipped story prompts (the
+    seeded hold-out of `seed`; one sampled story per prompt, seed `seed`), stripped, empty ones dropped."""
+    from binoculars_env.data import SAMPLE_DATA_FILE, DataConfig
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from binoculars_rl.evaluation import eval_prompts
+
+    prompts = eval_prompts(DataConfig(data_files=str(SAMPLE_DATA_FILE), num_eval_examples=count, seed=seed))
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32).to(device or "cpu")
+    texts = generate_completions(
+        model, tokenizer, [p.messages() for p in prompts], max_new_tokens=max_new_tokens, seed=seed,
+        desc="AI stories",
+    )  # fmt: skip
+    return [t.strip() for t in texts if t.strip()]

@@ -282,6 +282,73 @@ def test_foreign_sentence_is_appended_in_another_language():
         assert len(english & set(WORD.findall(sentence.lower()))) <= 1
 
 
+# --- held-out attacks ------------------------------------------------------------------------------------
+
+
+def eligible_words(text: str) -> list[str]:
+    return [w for w in WORD.findall(text) if len(w) >= 2]
+
+
+def expected_count(rate: float, population: int) -> int:
+    return math.floor(rate * population + 0.5)
+
+
+def test_caps_words_shout_the_stated_share_of_words_and_change_nothing_else():
+    for seed, text in enumerate(TEXTS):
+        assert not any(w.isupper() for w in eligible_words(text))
+        out = attacks.caps_words(text, random.Random(seed), rate=0.15)
+        assert out.lower() == text.lower()
+        changed = [(a, b) for a, b in zip(WORD.findall(text), WORD.findall(out), strict=True) if a != b]
+        assert len(changed) == expected_count(0.15, len(eligible_words(text)))
+        assert all(b == a.upper() and len(a) >= 2 for a, b in changed)
+
+
+def test_dotted_initials_and_numbers_insert_tokens_before_the_stated_share_of_words():
+    dotted, number = re.compile(r"(?:[A-Z]\.){2,5} "), re.compile(r"\b\d{1,4} ")
+    for seed, text in enumerate(TEXTS):
+        assert not re.search(r"\d|(?:[A-Z]\.){2}", text)
+        want = expected_count(0.10, len(eligible_words(text)))
+        for fn, token in ((attacks.dotted_initials, dotted), (attacks.numbers, number)):
+            out = fn(text, random.Random(seed), rate=0.10)
+            assert len(token.findall(out)) == want and token.sub("", out) == text
+
+
+def test_leetspeak_swaps_the_stated_share_of_candidate_letters_for_digits():
+    table = dict(zip("aeiostAEIOST", "431057431057", strict=True))
+    for seed, text in enumerate(TEXTS):
+        out = attacks.leetspeak(text, random.Random(seed), rate=0.10)
+        changed = differing_positions(text, out)
+        assert len(changed) == expected_count(0.10, sum(ch in table for ch in text))
+        assert all(out[i] == table[text[i]] for i in changed)
+
+
+def test_word_drop_deletes_the_stated_share_of_words_keeping_the_order():
+    for seed, text in enumerate(TEXTS):
+        before, after = text.split(), attacks.word_drop(text, random.Random(seed), rate=0.15).split()
+        assert len(before) - len(after) == expected_count(0.15, len(before))
+        remaining = iter(before)
+        assert all(word in remaining for word in after)  # a subsequence of the original words
+
+
+def test_inserted_words_add_common_words_after_the_stated_share_of_words():
+    pool = set(attacks.common_words())
+    assert len(pool) == 3000 and all(len(w) >= 3 and w.isalpha() for w in pool)
+    for seed, text in enumerate(TEXTS):
+        before = WORD.findall(text)
+        after = WORD.findall(attacks.inserted_words(text, random.Random(seed), rate=0.10))
+        assert len(after) - len(before) == expected_count(0.10, len(eligible_words(text)))
+        extra = list(after)
+        for word in before:  # remove the original words in order; what is left was inserted
+            extra.remove(word)
+        assert all(word in pool for word in extra)
+
+
+def test_sentence_shuffle_keeps_every_sentence_intact():
+    for seed, text in enumerate(TEXTS):
+        out = attacks.sentence_shuffle(text, random.Random(seed))
+        assert sorted(attacks.sentences(out)) == sorted(attacks.sentences(text))
+
+
 def test_plagiarism_baselines():
     for seed, text in enumerate(TEXTS):
         assert attacks.human_verbatim(text, random.Random(seed), HUMAN) in HUMAN
