@@ -372,9 +372,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     observer = args.observer or default_scorer_dir()
     performer = args.performer or observer
     human = read_texts(args.human_file) if args.human_file else default_human_texts()
-    seen: set[str] = set()
-    if args.calibration_file:
-        seen = calibration_keys(args.calibration_file)
+    seen = calibration_keys(args.calibration_file) if args.calibration_file else set()
     human, human_left_out = unseen(human, seen)
     human = seeded_subset(human, args.max_human_texts or args.max_texts, args.seed)
     if args.ai_file:

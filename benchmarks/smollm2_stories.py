@@ -1,11 +1,11 @@
 """SmolLM2-135M-Instruct's stories: the AI class of the real-model benchmarks (real_auroc.py, attacks.py).
 
-    uv run python benchmarks/smollm2_stories.py --rounds 5 --output benchmarks/results/smollm2_stories.jsonl
+    uv run python benchmarks/smollm2_stories.py --rounds 5 --output benchmarks/results/smollm2_stories_rounds.jsonl
 
 Round r writes one story per held-out shipped story prompt (the environment's seeded hold-out with seed r, up to
 --per-round prompts) with sampling seed r, exactly as `benchmarks/attacks.py --seed r` generates its AI stories
 (`binoculars_rl.generation.prompt_stories`). Each line is `{"text", "seed"}`. Every round is appended as it
-finishes; a rerun resumes after the last seed in the file. CPU, 2 cores: ~3 min per round of 40 stories.
+finishes; a rerun resumes after the last seed in the file. CPU, 2 cores: ~2 min per round of 40 stories.
 """
 
 from __future__ import annotations

@@ -366,9 +366,9 @@ def word_drop(text: str, rng: random.Random, rate: float) -> str:
 @cache
 def common_words(count: int = 3000) -> tuple[str, ...]:
     """The `count` most frequent words of pyspellchecker's English dictionary (3+ letters)."""
-    from spellchecker import SpellChecker
+    from binoculars_env.canonical import spell_checker
 
-    frequent = SpellChecker(language="en").word_frequency.dictionary.most_common()
+    frequent = spell_checker().word_frequency.dictionary.most_common()
     return tuple(word for word, _ in frequent if len(word) >= 3 and word.isalpha())[:count]
 
 
