@@ -72,6 +72,19 @@ def test_spelling_correction_repairs_most_lower_case_non_words(attack):
     assert non_words >= 3 and repaired >= 0.6 * non_words, (non_words, repaired)
 
 
+def test_shouted_words_are_read_as_plain_words_and_not_charged():
+    """`caps_words_15` (a held-out attack): the canonical form has the clean story's words in normal case, and the
+    shouting is not counted as obfuscation (humans shout)."""
+    from binoculars_env.canonical import canonical_parts
+
+    for seed, story in enumerate(STORIES):
+        text = attacked("caps_words_15", story, seed)
+        parts = canonical_parts(text)
+        assert text != story and parts.text.lower() == canonical_form(story).lower()
+        assert sum(c.isupper() for c in parts.text) <= sum(c.isupper() for c in story) + 1
+        assert obfuscation(text, parts.charged) == obfuscation(story, canonical_form(story))
+
+
 @pytest.mark.parametrize(
     ("attack", "budget"), [("homoglyphs_10", 0.03), ("zero_width", 0.03), ("all_caps", 0.03)]
 )
@@ -87,6 +100,9 @@ def test_heavy_surface_edits_are_beyond_the_obfuscation_budget(attack, budget):
         # a Cyrillic sentence is half-mapped to Latin by the skeleton: no language then, but non-ASCII letters
         ("foreign_sentence", {"foreign_language_share", "non_ascii_letter_share"}),
         ("gibberish", {"function_word_share", "misspelled_share"}),
+        # held-out attacks, caught by statistics of what human prose does not have
+        ("dotted_initials", {"single_letter_share", "upper_share", "capitalised_word_share"}),
+        ("leetspeak", {"digit_in_word_share", "single_letter_share"}),
     ],
 )
 def test_the_human_profile_catches_what_the_canonical_form_keeps(attack, statistics, shipped_bands):
@@ -94,6 +110,16 @@ def test_the_human_profile_catches_what_the_canonical_form_keeps(attack, statist
         assert outside_band(text_profile(canonical_form(story)), shipped_bands, STATISTICS) is None
         profile = text_profile(canonical_form(attacked(attack, story, seed)))
         assert outside_band(profile, shipped_bands, STATISTICS) in statistics
+
+
+@pytest.mark.parametrize(
+    ("attack", "statistic"), [("dotted_initials", "single_letter_share"), ("leetspeak", "digit_in_word_share")]
+)
+def test_each_new_statistic_alone_catches_its_held_out_attack(attack, statistic, shipped_bands):
+    for seed, story in enumerate(STORIES):
+        assert outside_band(text_profile(canonical_form(story)), shipped_bands, [statistic]) is None
+        profile = text_profile(canonical_form(attacked(attack, story, seed)))
+        assert outside_band(profile, shipped_bands, [statistic]) == statistic
 
 
 @pytest.fixture(scope="module")

@@ -21,12 +21,18 @@ Steps, in order (each can be switched off by name, see `CANONICAL_STEPS`):
                  typos are a cheap way to raise perplexity. Of a word with an apostrophe (`that's`), the part
                  before it is corrected unless the dictionary knows the whole word. The dictionary (word
                  frequencies of subtitles) knows common names (`lily`, `timmy`), so names are rarely changed.
+    shouting     in a text of normal case (the `case` step did not fire), each shouted word (2+ letters, all
+                 capitals, a word the dictionary knows: "a VERY big dog"; unknown ones are acronyms, NASA) takes
+                 the case the text writes it in elsewhere ("Lily" for LILY), else lower case, capitalised at a
+                 sentence start. Humans shout, so these edits are not charged as obfuscation
+                 (`Canonical.charged`); the detector reads the word, not its emphasis.
 Runs of spaces are collapsed to one and spaces beside a newline dropped before the spelling step (whitespace is
 never counted as obfuscation). `canonical_parts` also returns where the spelling step corrected a word: the reward
 charges each correction (`RewardConfig.spelling_charge`), since it cannot fix every typo (`knew` -> `new` is a word).
 
 `obfuscation(text, canonical)` is the character edit distance (Levenshtein, `rapidfuzz`) between the text and its
-canonical form, both with whitespace runs collapsed, divided by the text's length: 0 for plain ASCII prose.
+canonical form, both with whitespace runs collapsed, divided by the text's length: 0 for plain ASCII prose. The
+reward measures it against `Canonical.charged`, the canonical form before the uncharged `shouting` step.
 """
 
 from __future__ import annotations
@@ -38,7 +44,7 @@ from bisect import bisect_right
 from functools import cache
 from typing import NamedTuple
 
-CANONICAL_STEPS = ("nfkc", "invisible", "confusables", "emoji", "punctuation", "case", "spelling")
+CANONICAL_STEPS = ("nfkc", "invisible", "confusables", "emoji", "punctuation", "case", "spelling", "shouting")
 MAX_INNER_UPPER_SHARE = 0.2
 """Case is normalised when more than this share of the letters after a word's first letter are upper-case.
 Human prose has only acronyms there (a few percent at most); ALL CAPS gives ~1, random caps ~0.5."""
@@ -52,6 +58,7 @@ _SENTENCE_START = re.compile(r"(^|[.!?][\"'”’)]*\s+)([a-z])")
 _SENTENCE_OPENING = re.compile(r"(?:^|[.!?][\"'”’)]*\s+)[\"'“‘(]*")
 _LONE_I = re.compile(r"\bi\b")
 _SPELLED_WORD = re.compile(r"(?<![\w'’])([A-Za-z]{2,})((?:['’][A-Za-z]+)?)(?![\w'’])")
+_CASED_WORD = re.compile(r"(?<![\w'’])[^\W\d_]+(?:['’][^\W\d_]+)*(?![\w'’])")
 
 
 class Canonical(NamedTuple):
@@ -60,6 +67,13 @@ class Canonical(NamedTuple):
     text: str
     corrected_ends: tuple[int, ...] = ()
     """End offset in `text` of each word the `spelling` step corrected, ascending."""
+    before_shouting: str | None = None
+    """`text` before the `shouting` step, when that step changed it."""
+
+    @property
+    def charged(self) -> str:
+        """The form obfuscation is measured against: `text` without the uncharged `shouting` step's edits."""
+        return self.text if self.before_shouting is None else self.before_shouting
 
     def corrected_words(self, upto: int | None = None) -> int:
         """Words the spelling step corrected that end within the first `upto` characters (None: all)."""
@@ -90,13 +104,18 @@ def canonical_parts(text: str, steps: tuple[str, ...] | list[str] = CANONICAL_ST
         text = emoji.replace_emoji(text, replace="")
     if "punctuation" in steps:
         text = collapse_punctuation_runs(text)
-    if "case" in steps and inner_upper_share(text) > MAX_INNER_UPPER_SHARE:
+    abnormal_case = "case" in steps and inner_upper_share(text) > MAX_INNER_UPPER_SHARE
+    if abnormal_case:
         text = sentence_case(text)
-    # Spaces first: the spelling step neither reads nor changes whitespace, and its offsets are then final.
-    text = collapse_spaces(text)
+    # Spaces first: later steps neither read nor change whitespace, and the spelling offsets are then final.
+    parts = Canonical(collapse_spaces(text))
     if "spelling" in steps:
-        return spelling_corrections(text)
-    return Canonical(text)
+        parts = spelling_corrections(parts.text)
+    if "shouting" in steps and not abnormal_case:  # after spelling, which leaves ALL-CAPS words (acronyms) alone
+        quiet = unshouted(parts.text)
+        if quiet != parts.text:  # same length: the spelling offsets stay valid
+            parts = parts._replace(text=quiet, before_shouting=parts.text)
+    return parts
 
 
 def obfuscation(text: str, canonical: str) -> float:
@@ -133,6 +152,33 @@ def sentence_case(text: str) -> str:
     """Lower-cased, with the first letter of each sentence and the word "I" upper-cased."""
     text = _SENTENCE_START.sub(lambda m: m.group(1) + m.group(2).upper(), text.lower())
     return _LONE_I.sub("I", text)
+
+
+def unshouted(text: str) -> str:
+    """Each dictionary word of 2+ letters written in capitals takes the text's most frequent other casing of that
+    word (the first seen on a tie), else lower case with a capital at a sentence start; every other character
+    (and an unknown all-caps word: an acronym) stays."""
+    casings: dict[str, dict[str, int]] = {}
+    for word in _CASED_WORD.findall(text):
+        if not _shouted(word):
+            counts = casings.setdefault(word.lower(), {})
+            counts[word] = counts.get(word, 0) + 1
+    sentence_starts = {m.end() for m in _SENTENCE_OPENING.finditer(text)}
+
+    def quiet(match: re.Match) -> str:
+        word = match.group(0)
+        if not _shouted(word) or word.lower().replace("’", "'") not in spell_checker():
+            return word
+        if counts := casings.get(word.lower()):
+            return max(counts, key=counts.__getitem__)  # dicts keep first-seen order: ties go to the first
+        lower = _LONE_I.sub("I", word.lower())  # I'M -> I'm
+        return lower[0].upper() + lower[1:] if match.start() in sentence_starts else lower
+
+    return _CASED_WORD.sub(quiet, text)
+
+
+def _shouted(word: str) -> bool:
+    return word.isupper() and sum(c.isalpha() for c in word) >= 2
 
 
 def spelling_corrections(text: str) -> Canonical:

@@ -13,6 +13,9 @@ Statistics (words = runs of letters and apostrophes; shares are 0.0 for a text w
     punctuation_per_word    punctuation characters (Unicode P*) / words
     function_word_share     words in scikit-learn's English stop-word list / words
     misspelled_share        words `pyspellchecker`'s English dictionary does not know / words
+    single_letter_share     one-letter words other than "a" and "I" / words (stray initials: "K.W.L. dog")
+    digit_in_word_share     whitespace-separated tokens with a digit between two letters ("h3llo") / words;
+                            human text has units and ordinals ("9mm", "6th", "MiG-25"), not digits inside words
     foreign_language_share  characters of the sentences (≥ `MIN_LANGUAGE_CHARS` long) that `py3langid` assigns to
                             another language than the expected one with probability ≥ `MIN_LANGUAGE_PROBABILITY`
                             / characters of all such sentences (0.0 when none)
@@ -44,6 +47,8 @@ STATISTICS = (
     "punctuation_per_word",
     "function_word_share",
     "misspelled_share",
+    "single_letter_share",
+    "digit_in_word_share",
     "foreign_language_share",
 )
 BAND_QUANTILES = (0.005, 0.995)
@@ -58,6 +63,8 @@ SHIPPED_BANDS = Path(__file__).with_name("human_profile_bands.json")
 
 _WORD = re.compile(r"[^\W\d_]+(?:'[^\W\d_]+)*")
 _SENTENCE = re.compile(r"[^.!?\n]+[.!?]*")
+_DIGIT_IN_WORD = re.compile(r"[^\W\d_]\d+[^\W\d_]")
+_WORDS_OF_ONE_LETTER = frozenset({"a", "A", "I"})
 Bands = dict[str, tuple[float, float]]
 
 
@@ -76,6 +83,12 @@ def text_profile(text: str, language: str = "en") -> dict[str, float]:
         ),
         "function_word_share": share(sum(w in _stop_words() for w in lower_words), len(words)),
         "misspelled_share": share(_misspelled(lower_words), len(words)),
+        "single_letter_share": share(
+            sum(len(w) == 1 and w not in _WORDS_OF_ONE_LETTER for w in words), len(words)
+        ),
+        "digit_in_word_share": share(
+            sum(bool(_DIGIT_IN_WORD.search(token)) for token in text.split()), len(words)
+        ),
         "foreign_language_share": foreign_language_share(text, language),
     }
 
@@ -156,7 +169,10 @@ def bands_from_json(payload: dict, source: str) -> Bands:
         raise ValueError(f"{source} has no `profile_bands` object")
     missing = set(STATISTICS) - set(raw)
     if missing:
-        raise ValueError(f"{source}: profile_bands lacks {sorted(missing)}")
+        raise ValueError(
+            f"{source}: profile_bands lacks {sorted(missing)} (written by an older version?); refit it "
+            "with scripts/calibrate.py or scripts/profile_bands.py"
+        )
     bands = {}
     for name in STATISTICS:
         low, high = (float(v) for v in raw[name])

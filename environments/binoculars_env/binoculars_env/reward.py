@@ -432,7 +432,7 @@ def score_completions(texts: list[str], config: RewardConfig) -> list[RewardResu
         d = details[text]
         span = scored_span(text, d)
         distinct = distinct_2(span)
-        distance = obfuscation(raw, text)
+        distance = obfuscation(raw, part.charged)
         profile = text_profile(span, config.language)
         corrected = share(part.corrected_words(len(span)), word_count(span))
         margin = reward_margin(d, config, charged_threshold(threshold, corrected, config), scale)

@@ -42,13 +42,18 @@ def test_plain_ascii_prose_is_its_own_canonical_form():
             "The dog ran home!!! Then... it slept,, well??",
             "The dog ran home! Then. it slept, well?",
         ),
-        ("case", "THE DOG RAN HOME. I SAW IT.", "The dog ran home. I saw it."),
+        ("case", "THE DOg RAN HOME. I sAW iT.", "The dog ran home. I saw it."),  # ALL CAPS: also `shouting`
         ("case", "tHe DoG rAn HoMe.", "The dog ran home."),
         ("spelling", "The dog rann to the huose and smiiled.", "The dog ran to the house and smiled."),
         (  # capitalised, mixed-case, two-letter and apostrophe typos; a capital or sentence start stays capital
             "spelling",
             'Atfer lunch, hSe said "Taht\'s ot mine." Then SShe left.',
             'After lunch, he said "That\'s to mine." Then She left.',
+        ),
+        (  # a shouted word takes the text's other casing of it, else lower case; I'M keeps its capital I
+            "shouting",
+            "Lily saw a VERY big dog in the park with her mother. LILY ran to it, and I'M happy.",
+            "Lily saw a very big dog in the park with her mother. Lily ran to it, and I'm happy.",
         ),
     ],
 )
@@ -70,6 +75,21 @@ def test_the_spelling_step_reports_the_end_of_each_word_it_corrected():
     assert parts.corrected_words(upto=parts.text.index("house")) == 1
     assert canonical_parts(raw, [s for s in CANONICAL_STEPS if s != "spelling"]).corrected_ends == ()
     assert canonical_parts(PLAIN).corrected_ends == ()
+
+
+def test_shouting_is_undone_without_being_charged_as_obfuscation():
+    raw = "SO the dog ran to the house. Lily was VERY happy, and LILY played with NASA until dark. It was a lovely long day."
+    parts = canonical_parts(raw)
+    assert parts.text == (  # NASA: not a dictionary word, an acronym
+        "So the dog ran to the house. Lily was very happy, and Lily played with NASA until dark. It was a lovely "
+        "long day."
+    )
+    assert parts.before_shouting == raw and parts.charged == raw
+    assert obfuscation(raw, parts.charged) == 0.0 < obfuscation(raw, parts.text)
+    assert canonical_parts(PLAIN).before_shouting is None and canonical_parts(PLAIN).charged == PLAIN
+    # abnormal case overall (ALL CAPS) is the `case` step's, and charged
+    shouted = PLAIN.upper()
+    assert canonical_parts(shouted).charged == canonical_parts(shouted).text != shouted
 
 
 def test_names_and_normal_capitals_are_left_alone():
@@ -111,6 +131,14 @@ def test_profile_statistics_by_hand():
     assert profile["function_word_share"] == pytest.approx(2 / 9)  # and, the
     assert profile["misspelled_share"] == pytest.approx(3 / len(words))  # thé, xqzt, blorf
     assert profile["foreign_language_share"] == 0.0  # no sentence of 25+ characters
+    assert profile["single_letter_share"] == profile["digit_in_word_share"] == 0.0
+
+
+def test_stray_letters_and_digits_inside_words_by_hand():
+    profile = text_profile("K. W. the d0g ran 4 miles, I said, and a c4t hid in 9mm.")
+    # words (letter runs): K W the d g ran miles I said and a c t hid in mm
+    assert profile["single_letter_share"] == pytest.approx(6 / 16)  # K W d g c t; not I or a
+    assert profile["digit_in_word_share"] == pytest.approx(2 / 16)  # d0g c4t; not 4 or the unit 9mm
 
 
 def test_a_confident_foreign_sentence_counts_by_its_characters():

@@ -103,12 +103,12 @@ def test_lone_surrogates_do_not_sink_the_batch(tiny_reward_config):
 def test_a_text_the_tokenizer_rejects_alone_gets_the_unscorable_guard(tiny_reward_config, monkeypatch):
     alone = [score_completions([story], tiny_reward_config)[0] for story in STORIES]
     binoculars = scorer_pool.get_scorer(tiny_reward_config.scorer_spec()).binoculars
-    monkeypatch.setattr(binoculars, "tokenizer", RecordingTokenizer(binoculars.tokenizer, reject="POISON"))
+    monkeypatch.setattr(binoculars, "tokenizer", RecordingTokenizer(binoculars.tokenizer, reject="XPOISONX"))
     with pytest.warns(UserWarning, match="injected tokenizer failure"):
         results = score_completions(
             [
                 *STORIES[:2],
-                "A story about POISON and the quiet garden where the children played every single day",
+                "A story about XPOISONX and the quiet garden where the children played every single day",
                 *STORIES[2:],
             ],
             tiny_reward_config,
