@@ -113,7 +113,8 @@ def test_the_human_profile_catches_what_the_canonical_form_keeps(attack, statist
 
 
 @pytest.mark.parametrize(
-    ("attack", "statistic"), [("dotted_initials", "single_letter_share"), ("leetspeak", "digit_in_word_share")]
+    ("attack", "statistic"),
+    [("dotted_initials", "single_letter_share"), ("leetspeak", "digit_in_word_share")],
 )
 def test_each_new_statistic_alone_catches_its_held_out_attack(attack, statistic, shipped_bands):
     for seed, story in enumerate(STORIES):
