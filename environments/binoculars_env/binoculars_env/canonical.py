@@ -22,9 +22,9 @@ Steps, in order (each can be switched off by name, see `CANONICAL_STEPS`):
                  before it is corrected unless the dictionary knows the whole word. The dictionary (word
                  frequencies of subtitles) knows common names (`lily`, `timmy`), so names are rarely changed.
     shouting     in a text of normal case (the `case` step did not fire), each shouted word (2+ letters, all
-                 capitals, a word the dictionary knows: "a VERY big dog"; unknown ones are acronyms, NASA) takes
-                 the case the text writes it in elsewhere ("Lily" for LILY), else lower case, capitalised at a
-                 sentence start. Humans shout, so these edits are not charged as obfuscation
+                 capitals: "a VERY big dog") takes the case the text writes it in elsewhere ("Benny" for
+                 BENNY), else, if the dictionary knows it, lower case, capitalised at a sentence start (unknown
+                 ones written no other way are acronyms: NASA). Humans shout, so these edits are not charged as obfuscation
                  (`Canonical.charged`); the detector reads the word, not its emphasis.
 Runs of spaces are collapsed to one and spaces beside a newline dropped before the spelling step (whitespace is
 never counted as obfuscation). `canonical_parts` also returns where the spelling step corrected a word: the reward
@@ -157,9 +157,9 @@ def sentence_case(text: str) -> str:
 
 
 def unshouted(text: str) -> str:
-    """Each dictionary word of 2+ letters written in capitals takes the text's most frequent other casing of that
-    word (the first seen on a tie), else lower case with a capital at a sentence start; every other character
-    (and an unknown all-caps word: an acronym) stays."""
+    """Each word of 2+ letters written in capitals takes the text's most frequent other casing of that word (the
+    first seen on a tie); else, when the dictionary knows it, lower case with a capital at a sentence start; every
+    other character (and an unknown all-caps word written no other way: an acronym) stays."""
     casings: dict[str, dict[str, int]] = {}
     for word in _CASED_WORD.findall(text):
         if not _shouted(word):
@@ -169,10 +169,12 @@ def unshouted(text: str) -> str:
 
     def quiet(match: re.Match) -> str:
         word = match.group(0)
-        if not _shouted(word) or word.lower().replace("’", "'") not in spell_checker():
+        if not _shouted(word):
             return word
-        if counts := casings.get(word.lower()):
+        if counts := casings.get(word.lower()):  # a name the text also writes plainly ("Benny")
             return max(counts, key=counts.__getitem__)  # dicts keep first-seen order: ties go to the first
+        if word.lower().replace("’", "'") not in spell_checker():
+            return word  # an acronym
         lower = _LONE_I.sub("I", word.lower())  # I'M -> I'm
         return lower[0].upper() + lower[1:] if match.start() in sentence_starts else lower
 

@@ -78,11 +78,12 @@ def test_the_spelling_step_reports_the_end_of_each_word_it_corrected():
 
 
 def test_shouting_is_undone_without_being_charged_as_obfuscation():
-    raw = "SO the dog ran to the house. Lily was VERY happy, and LILY played with NASA until dark. It was a lovely long day."
+    raw = "SO the dog Quixby ran to the house. Lily was VERY happy, and QUIXBY played with NASA until dark. "
+    raw += "It was a lovely long day, and they all went to sleep early."
     parts = canonical_parts(raw)
-    assert parts.text == (  # NASA: not a dictionary word, an acronym
-        "So the dog ran to the house. Lily was very happy, and Lily played with NASA until dark. It was a lovely "
-        "long day."
+    assert parts.text == (  # Quixby: a name the text writes plainly; NASA: not a dictionary word, an acronym
+        "So the dog Quixby ran to the house. Lily was very happy, and Quixby played with NASA until dark. "
+        "It was a lovely long day, and they all went to sleep early."
     )
     assert parts.before_shouting == raw and parts.charged == raw
     assert obfuscation(raw, parts.charged) == 0.0 < obfuscation(raw, parts.text)
