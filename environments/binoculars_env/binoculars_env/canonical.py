@@ -111,9 +111,8 @@ def canonical_parts(text: str, steps: tuple[str, ...] | list[str] = CANONICAL_ST
     parts = Canonical(collapse_spaces(text))
     if "spelling" in steps:
         parts = spelling_corrections(parts.text)
-    if (
-        "shouting" in steps and not abnormal_case
-    ):  # after spelling, which leaves ALL-CAPS words (acronyms) alone
+    # After spelling, which leaves ALL-CAPS words (acronyms) alone.
+    if "shouting" in steps and not abnormal_case:
         quiet = unshouted(parts.text)
         if quiet != parts.text:  # same length: the spelling offsets stay valid
             parts = parts._replace(text=quiet, before_shouting=parts.text)
